@@ -1,0 +1,86 @@
+"""The FastAPI application: composes every context's router."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+import openbank
+from openbank.core.clock import Clock, get_clock
+from openbank.core.database import Database, connect, unit_of_work
+from openbank.core.http import RequestIdMiddleware, install_problem_handlers
+from openbank.core.logging import configure_logging
+from openbank.core.settings import Settings, get_settings
+from openbank.customers.api import router as customers_router
+from openbank.ledger import service as ledger
+from openbank.ledger.api import router as ledger_router
+
+log = structlog.get_logger(__name__)
+
+
+def _sweep_expired_pending(
+    db: Database, writer: ledger.LedgerWriter, clock: Clock, stop: threading.Event
+) -> None:
+    """Release expired pending transfers through the writer, every few hundred milliseconds."""
+    while not stop.wait(db.settings.pending_sweep_seconds):
+        try:
+            due = unit_of_work(db, lambda s: ledger.due_pending_transfers(s, clock.now()))
+            if due:
+                ledger.submit(writer, ledger.expiry_commands(due)).result()
+                log.info("ledger.pending_expired", count=len(due))
+        except Exception:
+            log.exception("ledger.expiry_sweep_failed")
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    clock = clock or get_clock()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings)
+        writer = ledger.LedgerWriter(
+            lambda: connect(settings), clock, max_batch=settings.ledger_batch_max
+        ).start()
+        stop = threading.Event()
+        sweeper = threading.Thread(
+            target=_sweep_expired_pending,
+            args=(db, writer, clock, stop),
+            name="pending-expiry",
+            daemon=True,
+        )
+        sweeper.start()
+        app.state.db = db
+        app.state.ledger_writer = writer
+        log.info("api.started", version=openbank.__version__)
+        try:
+            yield
+        finally:
+            stop.set()
+            sweeper.join(timeout=5)
+            writer.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="openbank",
+        version=openbank.__version__,
+        summary="Open-banking platform: ledger, e-accounts and open APIs for partner platforms.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    install_problem_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(ledger_router)
+    app.include_router(customers_router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

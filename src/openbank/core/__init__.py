@@ -1,0 +1,1 @@
+"""Shared kernel: settings, database, money, ids, clock, errors, idempotency."""

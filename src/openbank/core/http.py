@@ -1,0 +1,183 @@
+"""HTTP plumbing shared by every router: problem details, request ids, operator auth."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openbank.core.clock import Clock
+from openbank.core.database import Database
+from openbank.core.errors import DomainError, Unauthorized
+from openbank.core.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+
+def problem_response(status: int, body: dict[str, Any]) -> ProblemResponse:
+    return ProblemResponse(body, status_code=status)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def domain_error(request: Request, exc: Exception) -> ProblemResponse:
+        assert isinstance(exc, DomainError)
+        return problem_response(exc.status, exc.problem(instance=request.url.path))
+
+    async def validation_error(request: Request, exc: Exception) -> ProblemResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return problem_response(
+            422,
+            {
+                "type": "https://openbank.dev/problems/validation-error",
+                "title": "The request is not valid",
+                "status": 422,
+                "detail": "; ".join(
+                    f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems
+                ),
+                "code": "validation_error",
+                "instance": request.url.path,
+                "errors": problems,
+            },
+        )
+
+    async def http_error(request: Request, exc: Exception) -> ProblemResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        response = problem_response(
+            exc.status_code,
+            {
+                "type": f"https://openbank.dev/problems/{code.replace('_', '-')}",
+                "title": str(exc.detail),
+                "status": exc.status_code,
+                "detail": str(exc.detail),
+                "code": code,
+                "instance": request.url.path,
+            },
+        )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def unexpected_error(request: Request, exc: Exception) -> ProblemResponse:
+        log.exception("http.unhandled_error", path=request.url.path)
+        return problem_response(
+            500,
+            {
+                "type": "https://openbank.dev/problems/internal-error",
+                "title": "Internal error",
+                "status": 500,
+                "detail": "The server failed to handle the request; nothing was committed.",
+                "code": "internal_error",
+                "instance": request.url.path,
+            },
+        )
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+class RequestIdMiddleware:
+    """Every response carries x-request-id, and echoes x-fapi-interaction-id when sent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = str(uuid.uuid4()).encode()
+        interaction_id: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-fapi-interaction-id":
+                interaction_id = value
+        scope.setdefault("state", {})["request_id"] = request_id.decode()
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id))
+                if interaction_id is not None:
+                    headers.append((b"x-fapi-interaction-id", interaction_id))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_ids)
+
+
+# -- dependencies -------------------------------------------------------------------------
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_clock_dep(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def require_operator(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(
+        token.encode(), settings.admin_token.encode()
+    ):
+        raise Unauthorized("operator endpoints need Authorization: Bearer <OPENBANK_ADMIN_TOKEN>")
+    return "operator"
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DatabaseDep = Annotated[Database, Depends(get_db)]
+ClockDep = Annotated[Clock, Depends(get_clock_dep)]
+Operator = Annotated[str, Depends(require_operator)]
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {PROBLEM_JSON: {}}}
+    for status, description in {
+        400: "Bad request",
+        401: "Missing or wrong operator token",
+        404: "Not found",
+        409: "Conflict (idempotency key reuse, state)",
+        422: "Refused by a business rule or invalid input",
+    }.items()
+}

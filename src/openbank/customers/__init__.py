@@ -1,0 +1,1 @@
+"""Customers (persons, enterprises), KYC and PBoC class I/II/III e-accounts."""

@@ -1,0 +1,1 @@
+"""Customer tables (filled by the customers work)."""

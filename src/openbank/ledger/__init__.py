@@ -1,0 +1,1 @@
+"""Double-entry ledger: the only code that changes a balance."""

@@ -1,0 +1,107 @@
+"""Test fixtures: a real PostgreSQL (the embedded one, or OPENBANK_TEST_DATABASE_URL) with a
+fresh database per test session (per xdist worker), migrated to head."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from openbank.api import create_app
+from openbank.core.clock import ShiftedClock
+from openbank.core.database import Database, embedded_server
+from openbank.core.migrate import upgrade
+from openbank.core.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def _server_url() -> str:
+    url = os.environ.get("OPENBANK_TEST_DATABASE_URL")
+    if url:
+        return url
+    home = Path(tempfile.gettempdir()) / "openbank-tests"
+    return str(embedded_server(Settings(home=home)).get_uri())
+
+
+def _with_database(url: str, name: str) -> str:
+    base, sep, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (sep + query if sep else "")
+
+
+def create_database(server_url: str) -> str:
+    name = f"openbank_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return _with_database(server_url, name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(url: str, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=url,
+        admin_token=ADMIN_TOKEN,
+        home=Path(tempfile.gettempdir()) / "openbank-tests",
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return _server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    url = create_database(server_url)
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, pending_sweep_seconds=0.1)
+
+
+@pytest.fixture(scope="session")
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings)
+    upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
+@pytest.fixture(scope="session")
+def client(db: Database, settings: Settings, clock: ShiftedClock) -> Iterator[TestClient]:
+    app = create_app(settings, clock)
+    with TestClient(app, headers=AUTH) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def fresh_db(server_url: str) -> Iterator[Database]:
+    """A database of its own, for tests that must see (or break) the whole ledger."""
+    url = create_database(server_url)
+    database = Database(make_settings(url))
+    upgrade(database.engine)
+    yield database
+    database.dispose()
+    drop_database(server_url, url)
