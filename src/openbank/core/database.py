@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -37,15 +38,19 @@ _embedded: dict[str, Any] = {}
 
 def embedded_server(settings: Settings) -> Any:
     """Start (or join) the private PostgreSQL under OPENBANK_HOME; data survives across runs."""
-    import pgserver
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: no XDG_RUNTIME_DIR in containers
+        import pgserver
 
     pgdata = settings.home / "pgdata"
     key = str(pgdata)
     with _embedded_lock:
         if key not in _embedded:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
-            log.info("embedded_postgres.starting", pgdata=key)
-            _embedded[key] = pgserver.get_server(pgdata)  # type: ignore[attr-defined]
+            log.debug("embedded_postgres.starting", pgdata=key)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _embedded[key] = pgserver.get_server(pgdata)  # type: ignore[attr-defined]
         return _embedded[key]
 
 

@@ -28,3 +28,6 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level, format="%(message)s")
+    # Libraries that narrate their internals at INFO: keep their warnings, drop the chatter.
+    for noisy in ("pgserver", "alembic", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
