@@ -36,6 +36,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable J
 def _database() -> Database:
     from openbank.core.database import Database
     from openbank.core.logging import configure_logging
+    from openbank.models import import_all_models
+
+    import_all_models()
 
     settings = get_settings()
     configure_logging(settings)

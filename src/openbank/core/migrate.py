@@ -33,10 +33,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def drift(engine: Engine) -> list[Any]:
-    """Differences between the models and the migrated database (empty when they agree)."""
-    from openbank.models import import_all_models
+    """Differences between the models and the migrated database (empty when they agree).
 
-    import_all_models()
+    The caller imports every context's models first (`openbank.models.import_all_models`).
+    """
     with engine.connect() as connection:
         context = MigrationContext.configure(connection)
         return list(compare_metadata(context, Base.metadata))

@@ -574,37 +574,37 @@ def _process(batch: _Batch, commands: Sequence[TransferCommand]) -> list[Outcome
 _LOCK_ACCOUNTS = (
     "SELECT id, currency, debits_must_not_exceed_credits, credits_must_not_exceed_debits,"
     " closed, debits_posted, credits_posted, debits_pending, credits_pending, entry_count,"
-    " last_entry_hash FROM ledger_accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+    " last_entry_hash FROM ledger_accounts WHERE id = ANY(%b) ORDER BY id FOR UPDATE"
 )
 
 _INSERT_TRANSFERS = """
 INSERT INTO ledger_transfers (id, kind, state, debit_account_id, credit_account_id, amount,
     currency, code, pending_id, posted_amount, timeout_seconds, expires_at, balancing, metadata,
     idempotency_key, fingerprint, created_at, resolved_at)
-SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::uuid[], %s::uuid[], %s::bigint[],
-    %s::text[], %s::text[], %s::uuid[], %s::bigint[], %s::int[], %s::timestamptz[], %s::text[],
-    %s::jsonb[], %s::text[], %s::bytea[], %s::timestamptz[], %s::timestamptz[])
+SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::uuid[], %b::uuid[], %b::bigint[],
+    %b::text[], %b::text[], %b::uuid[], %b::bigint[], %b::int[], %b::timestamptz[], %b::text[],
+    %b::jsonb[], %b::text[], %b::bytea[], %b::timestamptz[], %b::timestamptz[])
 ON CONFLICT DO NOTHING
 """
 
 _INSERT_ENTRIES = """
 INSERT INTO ledger_entries (account_id, seq, transfer_id, side, effect, amount, debits_posted,
     credits_posted, debits_pending, credits_pending, hash, created_at)
-SELECT *, %s::timestamptz FROM unnest(%s::uuid[], %s::bigint[], %s::uuid[], %s::text[],
-    %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bytea[])
+SELECT *, %b::timestamptz FROM unnest(%b::uuid[], %b::bigint[], %b::uuid[], %b::text[],
+    %b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bytea[])
 """
 
 _UPDATE_ACCOUNTS = """
 UPDATE ledger_accounts AS a SET debits_posted = v.dp, credits_posted = v.cp,
     debits_pending = v.dpe, credits_pending = v.cpe, entry_count = v.n, last_entry_hash = v.h
-FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
-    %s::bytea[]) AS v(id, dp, cp, dpe, cpe, n, h)
+FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[],
+    %b::bytea[]) AS v(id, dp, cp, dpe, cpe, n, h)
 WHERE a.id = v.id
 """
 
 _RESOLVE_PENDING = """
-UPDATE ledger_transfers AS t SET state = v.state, posted_amount = v.posted, resolved_at = %s
-FROM unnest(%s::uuid[], %s::text[], %s::bigint[]) AS v(id, state, posted)
+UPDATE ledger_transfers AS t SET state = v.state, posted_amount = v.posted, resolved_at = %b
+FROM unnest(%b::uuid[], %b::text[], %b::bigint[]) AS v(id, state, posted)
 WHERE t.id = v.id AND t.state = 'pending'
 """
 
@@ -705,7 +705,7 @@ def apply_batch(
         locked = conn.execute(_LOCK_ACCOUNTS, [sorted(account_ids)])
         found = conn.execute(
             f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers"
-            " WHERE id = ANY(%s) OR idempotency_key = ANY(%s)",
+            " WHERE id = ANY(%b) OR idempotency_key = ANY(%b)",
             [ids, keys],
         )
         account_rows = locked.fetchall()
