@@ -39,6 +39,7 @@ TransferKind = Literal["single", "pending", "post_pending", "void_pending", "exp
 Balancing = Literal["debit", "credit"]
 
 GENESIS_HASH = bytes(32)
+MAX_BALANCE = 2**63 - 1  # balances are PostgreSQL bigint
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -503,6 +504,12 @@ def _apply(batch: _Batch, command: TransferCommand) -> Outcome:
         raise errors.ExceedsCredits(f"the debit account can give at most {max(debit_room, 0)}")
     if credit_room is not None and (amount > credit_room or amount == 0):
         raise errors.ExceedsDebits(f"the credit account can take at most {max(credit_room, 0)}")
+
+    if (
+        debit.debits_posted + debit.debits_pending + amount > MAX_BALANCE
+        or credit.credits_posted + credit.credits_pending + amount > MAX_BALANCE
+    ):
+        raise errors.OverflowsBalance()
 
     pending_kind = command.kind == "pending"
     row = _new_row(

@@ -136,3 +136,8 @@ class AccountNotEmpty(LedgerError):
 class VoidTakesNoAmount(LedgerError):
     code = "void_takes_no_amount"
     title = "A void releases the whole pending amount; it takes no amount"
+
+
+class OverflowsBalance(LedgerError):
+    code = "overflows_balance"
+    title = "The transfer would overflow an account balance"

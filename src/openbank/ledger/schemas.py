@@ -6,14 +6,26 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from openbank.core.money import CurrencyCode
 
 AccountFlag = Literal["debits_must_not_exceed_credits", "credits_must_not_exceed_debits"]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 PositiveAmount = Annotated[StrictInt, Field(gt=0, le=2**63 - 1)]
-Metadata = Annotated[dict[str, Any], Field(max_length=64)]
+
+
+def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    encoded = orjson.dumps(value)
+    if len(encoded) > 8192:
+        raise ValueError("metadata is limited to 8 KiB of JSON")
+    if b"\\u0000" in encoded:
+        raise ValueError("metadata cannot contain NUL characters")
+    return value
+
+
+Metadata = Annotated[dict[str, Any], Field(max_length=64), AfterValidator(_storable_metadata)]
 
 
 class Strict(BaseModel):

@@ -93,9 +93,14 @@ class LedgerWriter:
         try:
             outcomes = self._commit(commands)
         except Exception as exc:
-            log.exception("ledger_writer.batch_failed", transfers=len(commands))
-            for request in requests:
-                request.future.set_exception(exc)
+            if len(requests) > 1:
+                # Keep one bad request from failing its neighbours: write each on its own.
+                log.warning("ledger_writer.batch_split", requests=len(requests), error=repr(exc))
+                for request in requests:
+                    self._write([request])
+                return
+            log.exception("ledger_writer.request_failed", transfers=len(commands))
+            requests[0].future.set_exception(exc)
             return
         self.batches += 1
         self.transfers += len(commands)
