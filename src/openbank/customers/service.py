@@ -1,0 +1,526 @@
+"""The customers context's public face: customers, e-accounts and their money movements.
+
+Every function runs in the caller's transaction (`core.database.unit_of_work`). Money moves
+only through `ledger.service`, in that same transaction, so a movement, its ledger transfer
+and the row that counts it against the class limits commit together or not at all.
+
+Limits and concurrency: a movement first locks the e-account rows it involves
+(`SELECT ... ORDER BY id FOR UPDATE`), then sums the movements of the current windows and
+checks the class limits, then asks the ledger to transfer (which locks ledger accounts, also in
+id order). Every process takes e-account locks before ledger locks, each set in id order, so
+two requests on one e-account run one after the other and cannot both squeeze under a limit,
+and no two requests deadlock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from openbank.core.clock import business_date
+from openbank.core.errors import InvalidCursor
+from openbank.core.ids import new_id
+from openbank.core.settings import Settings
+from openbank.customers import identity, limits, models
+from openbank.customers.errors import (
+    BalanceNotZero,
+    CustomerExists,
+    CustomerNotFound,
+    EAccountClosed,
+    EAccountFrozen,
+    EAccountNotFound,
+    KycLevelTooLow,
+    LimitExceeded,
+    SameEAccount,
+)
+from openbank.customers.schemas import (
+    BoundCard,
+    Customer,
+    CustomerCreate,
+    EAccount,
+    EAccountCreate,
+    EAccountTransferCreate,
+    Movement,
+)
+from openbank.customers.vocabulary import AccountClass, Direction, EAccountStatus, MovementKind
+from openbank.ledger import service as ledger
+from openbank.ledger.schemas import Account, AccountCreate, Entry, TransferCreate
+
+__all__ = [
+    "close_e_account",
+    "create_customer",
+    "freeze_e_account",
+    "get_customer",
+    "get_e_account",
+    "list_customers",
+    "open_e_account",
+    "statement",
+    "top_up",
+    "transfer",
+    "unfreeze_e_account",
+    "withdraw",
+]
+
+CURRENCY = "CNY"
+WALLET_CODE = "customer_wallet"
+CARD_CLEARING_CODE = "card_clearing"
+# The lowest KYC level each class may be opened at.
+KYC_REQUIRED: dict[AccountClass, int] = {"I": 3, "II": 2, "III": 1}
+
+_CARD_CLEARING_NAMESPACE = uuid.UUID("5f0c3f5e-2b8a-5d1e-9c4e-6f1f3c2b7a10")
+
+
+def card_clearing_account_id(currency: str = CURRENCY) -> uuid.UUID:
+    """The bank's card clearing ledger account: a fixed id, so every process converges on it."""
+    return uuid.uuid5(_CARD_CLEARING_NAMESPACE, f"card_clearing:{currency}")
+
+
+def _card_clearing(session: Session, now: datetime) -> uuid.UUID:
+    spec = AccountCreate(id=card_clearing_account_id(), currency=CURRENCY, code=CARD_CLEARING_CODE)
+    return ledger.create_account(session, spec, now).id
+
+
+# -- customers ------------------------------------------------------------------------------
+
+
+def _customer_out(row: models.Customer) -> Customer:
+    return Customer(
+        id=row.id,
+        type=row.type,
+        name=row.name,
+        id_type=row.id_type,
+        id_number_masked=identity.mask_id_number(row.id_number),
+        phone=row.phone,
+        kyc_level=row.kyc_level,
+        created_at=row.created_at,
+    )
+
+
+def create_customer(
+    session: Session, spec: CustomerCreate, now: datetime, settings: Settings
+) -> Customer:
+    """A new person or enterprise; the identity document must be valid and not yet known."""
+    id_type = spec.resolved_id_type
+    if id_type == "prc_resident_id":
+        number = identity.validate_resident_id(spec.id_number, business_date(now, settings.tz))
+    else:
+        number = identity.validate_credit_code(spec.id_number)
+    phone = identity.validate_mobile_phone(spec.phone)
+    row = models.Customer(
+        id=new_id(),
+        type=spec.type,
+        name=spec.name,
+        id_type=id_type,
+        id_number=number,
+        phone=phone,
+        kyc_level=spec.kyc_level,
+        created_at=now,
+    )
+    inserted = session.execute(
+        insert(models.Customer)
+        .values(
+            id=row.id,
+            type=row.type,
+            name=row.name,
+            id_type=row.id_type,
+            id_number=row.id_number,
+            phone=row.phone,
+            kyc_level=row.kyc_level,
+            created_at=row.created_at,
+        )
+        .on_conflict_do_nothing(index_elements=["id_type", "id_number"])
+        .returning(models.Customer.id)
+    ).first()
+    if inserted is None:
+        raise CustomerExists(f"a customer with this {id_type} already exists")
+    return _customer_out(row)
+
+
+def get_customer(session: Session, customer_id: uuid.UUID) -> Customer:
+    row = session.get(models.Customer, customer_id)
+    if row is None:
+        raise CustomerNotFound(f"no customer {customer_id}")
+    return _customer_out(row)
+
+
+def list_customers(
+    session: Session, cursor: str | None, limit: int
+) -> tuple[list[Customer], str | None]:
+    """Customers oldest first (ids are time-ordered), `limit` of them after `cursor`."""
+    query = select(models.Customer).order_by(models.Customer.id).limit(limit + 1)
+    if cursor:
+        try:
+            after = uuid.UUID(cursor)
+        except ValueError:
+            raise InvalidCursor() from None
+        query = query.where(models.Customer.id > after)
+    rows = session.execute(query).scalars().all()
+    page = [_customer_out(row) for row in rows[:limit]]
+    next_cursor = str(page[-1].id) if len(rows) > limit else None
+    return page, next_cursor
+
+
+# -- e-accounts -----------------------------------------------------------------------------
+
+
+def _e_account_out(row: models.EAccount, account: Account) -> EAccount:
+    balance = account.credits_posted - account.debits_posted
+    return EAccount(
+        id=row.id,
+        customer_id=row.customer_id,
+        account_class=row.account_class,
+        currency=row.currency,
+        status=row.status,
+        ledger_account_id=row.ledger_account_id,
+        bound_card=BoundCard(
+            masked_number=row.bound_card_masked, bank_name=row.bound_card_bank_name
+        ),
+        balance=balance,
+        available=balance - account.debits_pending,
+        created_at=row.created_at,
+        closed_at=row.closed_at,
+    )
+
+
+def open_e_account(session: Session, spec: EAccountCreate, now: datetime) -> EAccount:
+    """A class I, II or III e-account for a customer whose KYC level allows it, with a ledger
+    account of its own (debits may not exceed credits) and a bound bank card."""
+    customer = session.get(models.Customer, spec.customer_id)
+    if customer is None:
+        raise CustomerNotFound(f"no customer {spec.customer_id}")
+    required = KYC_REQUIRED[spec.account_class]
+    if customer.kyc_level < required:
+        raise KycLevelTooLow(
+            f"a class {spec.account_class} e-account needs KYC level {required};"
+            f" the customer is at {customer.kyc_level}",
+            required_kyc_level=required,
+            kyc_level=customer.kyc_level,
+        )
+    card = identity.validate_card_number(spec.bound_card.number)
+    e_account_id = new_id()
+    account = ledger.create_account(
+        session,
+        AccountCreate(
+            currency=CURRENCY,
+            code=WALLET_CODE,
+            flags=["debits_must_not_exceed_credits"],
+            metadata={"e_account_id": str(e_account_id)},
+        ),
+        now,
+    )
+    row = models.EAccount(
+        id=e_account_id,
+        customer_id=customer.id,
+        account_class=spec.account_class,
+        currency=CURRENCY,
+        ledger_account_id=account.id,
+        bound_card_masked=identity.mask_card_number(card),
+        bound_card_sha256=identity.card_fingerprint(card),
+        bound_card_bank_name=spec.bound_card.bank_name,
+        status="active",
+        created_at=now,
+        closed_at=None,
+    )
+    session.add(row)
+    session.flush()
+    return _e_account_out(row, account)
+
+
+def _find(session: Session, e_account_id: uuid.UUID) -> models.EAccount:
+    row = session.get(models.EAccount, e_account_id)
+    if row is None:
+        raise EAccountNotFound(f"no e-account {e_account_id}")
+    return row
+
+
+def _lock(session: Session, e_account_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, models.EAccount]:
+    """Lock the e-accounts' rows in id order (one global order: no deadlocks)."""
+    rows = (
+        session.execute(
+            select(models.EAccount)
+            .where(models.EAccount.id.in_(list(e_account_ids)))
+            .order_by(models.EAccount.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .all()
+    )
+    by_id = {row.id: row for row in rows}
+    for e_account_id in e_account_ids:
+        if e_account_id not in by_id:
+            raise EAccountNotFound(f"no e-account {e_account_id}")
+    return by_id
+
+
+def _refuse_unless_active(row: models.EAccount) -> None:
+    if row.status == "frozen":
+        raise EAccountFrozen(f"e-account {row.id} is frozen", e_account_id=str(row.id))
+    if row.status == "closed":
+        raise EAccountClosed(f"e-account {row.id} is closed", e_account_id=str(row.id))
+
+
+def get_e_account(session: Session, e_account_id: uuid.UUID) -> EAccount:
+    row = _find(session, e_account_id)
+    return _e_account_out(row, ledger.get_account(session, row.ledger_account_id))
+
+
+def _set_status(session: Session, e_account_id: uuid.UUID, status: EAccountStatus) -> EAccount:
+    row = _lock(session, [e_account_id])[e_account_id]
+    if row.status == "closed":
+        raise EAccountClosed(f"e-account {row.id} is closed", e_account_id=str(row.id))
+    row.status = status
+    session.flush()
+    return _e_account_out(row, ledger.get_account(session, row.ledger_account_id))
+
+
+def freeze_e_account(session: Session, e_account_id: uuid.UUID) -> EAccount:
+    """Stop all money in and out (freezing a frozen e-account changes nothing)."""
+    return _set_status(session, e_account_id, "frozen")
+
+
+def unfreeze_e_account(session: Session, e_account_id: uuid.UUID) -> EAccount:
+    """Let money move again (unfreezing an active e-account changes nothing)."""
+    return _set_status(session, e_account_id, "active")
+
+
+def close_e_account(session: Session, e_account_id: uuid.UUID, now: datetime) -> EAccount:
+    """Close an active e-account whose balance is zero with nothing pending, and its ledger
+    account with it."""
+    row = _lock(session, [e_account_id])[e_account_id]
+    _refuse_unless_active(row)
+    account = ledger.get_account(session, row.ledger_account_id)
+    balance = account.credits_posted - account.debits_posted
+    if balance or account.debits_pending or account.credits_pending:
+        raise BalanceNotZero(
+            f"e-account {row.id} holds {balance} fen"
+            f" ({account.debits_pending + account.credits_pending} fen pending);"
+            " withdraw it to the bound card first",
+            balance=balance,
+        )
+    closed = ledger.close_account(session, row.ledger_account_id)
+    row.status = "closed"
+    row.closed_at = now
+    session.flush()
+    return _e_account_out(row, closed)
+
+
+def statement(
+    session: Session, e_account_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[Entry], str | None]:
+    """The e-account's ledger entries, oldest first, each with the balances after it."""
+    row = _find(session, e_account_id)
+    return ledger.list_entries(session, row.ledger_account_id, cursor, limit)
+
+
+# -- money movement -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Leg:
+    """One e-account's side of a movement, read while its row is locked."""
+
+    e_account_id: uuid.UUID
+    account_class: AccountClass
+    ledger_account_id: uuid.UUID
+    direction: Direction
+    counterparty_e_account_id: uuid.UUID | None  # None: the bound card
+
+    @classmethod
+    def of_active(
+        cls, row: models.EAccount, direction: Direction, counterparty: models.EAccount | None
+    ) -> _Leg:
+        """The leg of an active e-account; a frozen or closed one refuses to move money."""
+        _refuse_unless_active(row)
+        return cls(
+            e_account_id=row.id,
+            account_class=row.account_class,
+            ledger_account_id=row.ledger_account_id,
+            direction=direction,
+            counterparty_e_account_id=counterparty.id if counterparty else None,
+        )
+
+    @property
+    def counterparty_bound(self) -> bool:
+        return self.counterparty_e_account_id is None
+
+
+def _usage(session: Session, e_account_id: uuid.UUID, today: date) -> limits.Usage:
+    m = models.EAccountMovement
+    non_bound = m.counterparty_bound.is_(False)
+    out = m.direction == "out"
+    on_today = m.business_date == today
+    row = session.execute(
+        select(
+            func.coalesce(func.sum(m.amount).filter(non_bound & on_today), 0),
+            func.coalesce(func.sum(m.amount).filter(non_bound), 0),
+            func.coalesce(func.sum(m.amount).filter(out & on_today), 0),
+            func.coalesce(func.sum(m.amount).filter(out), 0),
+        ).where(
+            m.e_account_id == e_account_id,
+            m.business_date >= date(today.year, 1, 1),
+            m.business_date < date(today.year + 1, 1, 1),
+        )
+    ).one()
+    return limits.Usage(*(int(value) for value in row))
+
+
+def _limit_exceeded(e_account_id: uuid.UUID, breach: limits.Breach) -> LimitExceeded:
+    return LimitExceeded(
+        f"e-account {e_account_id}: {breach.detail()}",
+        e_account_id=str(e_account_id),
+        limit=breach.limit,
+        limit_amount=breach.limit_amount,
+        remaining=breach.remaining,
+        requested=breach.requested,
+    )
+
+
+def _move(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    kind: MovementKind,
+    legs: Sequence[_Leg],
+    debit_account_id: uuid.UUID,
+    credit_account_id: uuid.UUID,
+    amount: int,
+) -> list[Movement]:
+    """Check every leg's limits, move the money in the ledger, record the legs.
+
+    The caller holds the legs' e-account locks. Any refusal raises before the caller's
+    transaction commits, so a refused movement leaves nothing behind."""
+    today = business_date(now, settings.tz)
+    for leg in legs:
+        breach = limits.check_movement(
+            leg.account_class,
+            limits.class_limits(leg.account_class, settings),
+            _usage(session, leg.e_account_id, today),
+            leg.direction,
+            leg.counterparty_bound,
+            amount,
+        )
+        if breach is not None:
+            raise _limit_exceeded(leg.e_account_id, breach)
+    metadata: dict[str, str] = {"kind": kind}
+    for leg in legs:
+        metadata[f"e_account_{leg.direction}"] = str(leg.e_account_id)
+    moved = ledger.transfer(
+        session,
+        ledger.transfer_command(
+            TransferCreate(
+                debit_account_id=debit_account_id,
+                credit_account_id=credit_account_id,
+                amount=amount,
+                currency=CURRENCY,
+                code=f"e_account_{kind}",
+                metadata=metadata,
+            )
+        ),
+        now,
+    )
+    # The balance cap is checked on the balance the ledger account has now, under the
+    # ledger's row lock, so money credited by any other path counts too. Ledger rows this
+    # session may have cached before the transfer are stale, hence the expiry.
+    session.expire_all()
+    for leg in legs:
+        class_limits = limits.class_limits(leg.account_class, settings)
+        if leg.direction != "in" or class_limits.balance is None:
+            continue
+        account = ledger.get_account(session, leg.ledger_account_id)
+        balance_after = account.credits_posted - account.debits_posted
+        breach = limits.check_balance(
+            leg.account_class, class_limits, balance_after - amount, amount
+        )
+        if breach is not None:
+            raise _limit_exceeded(leg.e_account_id, breach)
+    movements = [
+        Movement(
+            id=new_id(),
+            e_account_id=leg.e_account_id,
+            kind=kind,
+            direction=leg.direction,
+            counterparty_bound=leg.counterparty_bound,
+            counterparty_e_account_id=leg.counterparty_e_account_id,
+            amount=amount,
+            currency=CURRENCY,
+            business_date=today,
+            ledger_transfer_id=moved.id,
+            created_at=now,
+        )
+        for leg in legs
+    ]
+    session.add_all(models.EAccountMovement(**m.model_dump()) for m in movements)
+    session.flush()
+    return movements
+
+
+def top_up(
+    session: Session, e_account_id: uuid.UUID, amount: int, now: datetime, settings: Settings
+) -> Movement:
+    """Money in from the bound card (through the bank's card clearing account)."""
+    row = _lock(session, [e_account_id])[e_account_id]
+    clearing = _card_clearing(session, now)
+    (movement,) = _move(
+        session,
+        settings,
+        now,
+        "top_up",
+        [_Leg.of_active(row, "in", None)],
+        clearing,
+        row.ledger_account_id,
+        amount,
+    )
+    return movement
+
+
+def withdraw(
+    session: Session, e_account_id: uuid.UUID, amount: int, now: datetime, settings: Settings
+) -> Movement:
+    """Money out to the bound card (through the bank's card clearing account)."""
+    row = _lock(session, [e_account_id])[e_account_id]
+    clearing = _card_clearing(session, now)
+    (movement,) = _move(
+        session,
+        settings,
+        now,
+        "withdrawal",
+        [_Leg.of_active(row, "out", None)],
+        row.ledger_account_id,
+        clearing,
+        amount,
+    )
+    return movement
+
+
+def transfer(
+    session: Session,
+    from_e_account_id: uuid.UUID,
+    spec: EAccountTransferCreate,
+    now: datetime,
+    settings: Settings,
+) -> Movement:
+    """Money from one e-account to another: out to, and in from, a non-bound account.
+    Returns the paying e-account's side of it."""
+    to_e_account_id = spec.to_e_account_id
+    if to_e_account_id == from_e_account_id:
+        raise SameEAccount()
+    rows = _lock(session, [from_e_account_id, to_e_account_id])
+    payer, payee = rows[from_e_account_id], rows[to_e_account_id]
+    out, _in = _move(
+        session,
+        settings,
+        now,
+        "transfer",
+        [_Leg.of_active(payer, "out", payee), _Leg.of_active(payee, "in", payer)],
+        payer.ledger_account_id,
+        payee.ledger_account_id,
+        spec.amount,
+    )
+    return out

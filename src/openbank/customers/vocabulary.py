@@ -1,0 +1,12 @@
+"""The closed sets of values the customers context speaks in (shared by tables and schemas)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+CustomerType = Literal["person", "enterprise"]
+IdType = Literal["prc_resident_id", "unified_social_credit_code"]
+AccountClass = Literal["I", "II", "III"]
+EAccountStatus = Literal["active", "frozen", "closed"]
+Direction = Literal["in", "out"]
+MovementKind = Literal["top_up", "withdrawal", "transfer"]
