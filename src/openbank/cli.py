@@ -110,6 +110,27 @@ def serve(
     )
 
 
+@app.command()
+def demo(as_json: JsonFlag = False) -> None:
+    """Open sample customers and e-accounts, move money, show balances, a statement and the
+    ledger's verification, then say what to try next. Safe to run again: each run adds new
+    sample customers."""
+    from openbank.core.clock import get_clock
+    from openbank.core.migrate import upgrade
+    from openbank.demo import run_demo
+
+    if not as_json:
+        console.print("Starting the database (first run: initialising a private PostgreSQL)...")
+    database = _database()
+    upgrade(database.engine)
+    result = run_demo(database, get_clock(), console, quiet=as_json)
+    database.dispose()
+    if as_json:
+        print(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+    if not result.verify_ok:
+        raise typer.Exit(1)
+
+
 @ledger_app.command("verify")
 def ledger_verify(as_json: JsonFlag = False) -> None:
     """Check every account's hash chain and running balances, and that debits equal credits

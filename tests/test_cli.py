@@ -1,0 +1,70 @@
+"""The `openbank` command, run as a user runs it: a real process against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import ADMIN_TOKEN, create_database, drop_database
+
+
+@pytest.fixture(scope="module")
+def cli_env(server_url: str) -> Iterator[dict[str, str]]:
+    url = create_database(server_url)
+    yield {
+        **os.environ,
+        "OPENBANK_DATABASE_URL": url,
+        "OPENBANK_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    drop_database(server_url, url)
+
+
+def openbank(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "openbank.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_explains_every_command(cli_env: dict[str, str]) -> None:
+    result = openbank(cli_env, "--help")
+    assert result.returncode == 0
+    for command in ("serve", "demo", "db", "ledger"):
+        assert command in result.stdout
+
+
+def test_db_upgrade_then_check_finds_no_drift(cli_env: dict[str, str]) -> None:
+    assert openbank(cli_env, "db", "upgrade").returncode == 0
+    result = openbank(cli_env, "db", "check")
+    assert result.returncode == 0, result.stderr
+    assert "agree" in result.stdout
+
+
+def test_demo_moves_money_and_the_ledger_verifies(cli_env: dict[str, str]) -> None:
+    result = openbank(cli_env, "demo", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ledger_verify"]["ok"] is True
+    balances = {name: a["balance"] for name, a in report["e_accounts"].items()}
+    assert balances == {"张三": 4_700_000, "李四": 50_000, "王五": 150_000}
+    refused = {s["code"] for s in report["steps"] if not s["ok"]}
+    assert refused == {"limit_exceeded", "exceeds_credits"}
+
+
+def test_ledger_verify_json_reports_totals(cli_env: dict[str, str]) -> None:
+    openbank(cli_env, "demo", "--json")
+    result = openbank(cli_env, "ledger", "verify", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    cny = report["currencies"]["CNY"]
+    assert cny["debits_posted"] == cny["credits_posted"] > 0
