@@ -138,24 +138,25 @@ class RequestIdMiddleware:
 
 
 # -- dependencies -------------------------------------------------------------------------
+# Async on purpose: trivial dependencies declared `def` would each cost a thread-pool hop.
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_clock_dep(request: Request) -> Clock:
+async def get_clock_dep(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def require_operator(request: Request) -> str:
+async def require_operator(request: Request) -> str:
     settings: Settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
