@@ -69,19 +69,30 @@ def sqlalchemy_url(settings: Settings) -> str:
     return "postgresql+psycopg://" + libpq_url(settings).removeprefix("postgresql://")
 
 
+# psycopg prepares a statement after five runs; a generic plan for `id = ANY($1)` chosen while
+# a table is small is a sequential scan, and it would stay cached as the table grows. Custom
+# plans keep the saved parse and plan each run with the real array.
+SESSION_OPTIONS = "-c plan_cache_mode=force_custom_plan"
+
+
 def make_engine(settings: Settings) -> Engine:
     return create_engine(
         sqlalchemy_url(settings),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
-        connect_args={"application_name": "openbank"},
+        connect_args={"application_name": "openbank", "options": SESSION_OPTIONS},
     )
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection[Any]:
     """A plain psycopg connection (the ledger writer keeps one of these for itself)."""
-    return psycopg.connect(libpq_url(settings), autocommit=autocommit, application_name="openbank")
+    return psycopg.connect(
+        libpq_url(settings),
+        autocommit=autocommit,
+        application_name="openbank",
+        options=SESSION_OPTIONS,
+    )
 
 
 class Database:
