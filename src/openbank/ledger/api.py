@@ -6,12 +6,14 @@ import asyncio
 import uuid
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from openbank.core.database import unit_of_work
 from openbank.core.http import PROBLEM_RESPONSES, ClockDep, DatabaseDep, Operator
 from openbank.core.idempotency import request_fingerprint, run_once
 from openbank.ledger import service
+from openbank.ledger.engine import Outcome
 from openbank.ledger.schemas import (
     Account,
     AccountCreate,
@@ -114,19 +116,34 @@ def list_entries(
     return EntryPage(data=entries, next_cursor=next_cursor, next=next_url)
 
 
+def _json_response(body: object, headers: dict[str, str] | None = None) -> Response:
+    # The hot path skips re-validating what the engine built: serialize once with orjson.
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_UTC_Z),
+        status_code=201,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _transfer_response(outcome: Outcome) -> Response:
+    transfer = service.transfer_fields(service.single_transfer(outcome))
+    return _json_response(transfer, REPLAYED if outcome.replayed else None)
+
+
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
 @router.post("/transfers", status_code=201, response_model=Transfer)
 async def create_transfer(
     body: TransferCreate,
     request: Request,
     _: Operator,
-    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> Transfer:
+) -> Response:
     command = service.transfer_command(body, _scoped(idempotency_key))
     (outcome,) = await asyncio.wrap_future(service.submit(_writer(request), [command]))
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return service.single_result(outcome)
+    return _transfer_response(outcome)
 
 
 @router.post("/transfers/batch", status_code=201, response_model=TransferBatchResult)
@@ -135,11 +152,11 @@ async def create_transfer_batch(
     request: Request,
     _: Operator,
     idempotency_key: IdempotencyKey = None,
-) -> TransferBatchResult:
+) -> Response:
     """Many transfers in one request. With `linked`, all succeed or none is applied."""
     commands = service.batch_commands(body.transfers, _scoped(idempotency_key), linked=body.linked)
     outcomes = await asyncio.wrap_future(service.submit(_writer(request), commands))
-    return TransferBatchResult(data=service.batch_results(outcomes))
+    return _json_response({"data": service.batch_results(outcomes)})
 
 
 @router.get("/transfers/{transfer_id}", response_model=Transfer)
@@ -149,34 +166,30 @@ def get_transfer(transfer_id: uuid.UUID, _: Operator, db: DatabaseDep) -> Transf
 
 async def _resolve(
     request: Request,
-    response: Response,
     pending_id: uuid.UUID,
     body: PendingResolution,
     idempotency_key: str | None,
     *,
     post: bool,
-) -> Transfer:
+) -> Response:
     command = service.resolution_command(
         pending_id, body, post=post, idempotency_key=_scoped(idempotency_key)
     )
     (outcome,) = await asyncio.wrap_future(service.submit(_writer(request), [command]))
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return service.single_result(outcome)
+    return _transfer_response(outcome)
 
 
 @router.post("/transfers/{transfer_id}/post", status_code=201, response_model=Transfer)
 async def post_pending_transfer(
     transfer_id: uuid.UUID,
     request: Request,
-    response: Response,
     _: Operator,
     body: PendingResolution | None = None,
     idempotency_key: IdempotencyKey = None,
-) -> Transfer:
+) -> Response:
     """Post a pending transfer, in full or for less (the rest is released)."""
     return await _resolve(
-        request, response, transfer_id, body or PendingResolution(), idempotency_key, post=True
+        request, transfer_id, body or PendingResolution(), idempotency_key, post=True
     )
 
 
@@ -184,12 +197,11 @@ async def post_pending_transfer(
 async def void_pending_transfer(
     transfer_id: uuid.UUID,
     request: Request,
-    response: Response,
     _: Operator,
     body: PendingResolution | None = None,
     idempotency_key: IdempotencyKey = None,
-) -> Transfer:
+) -> Response:
     """Void a pending transfer: its reserved funds are released."""
     return await _resolve(
-        request, response, transfer_id, body or PendingResolution(), idempotency_key, post=False
+        request, transfer_id, body or PendingResolution(), idempotency_key, post=False
     )

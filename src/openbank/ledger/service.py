@@ -33,10 +33,8 @@ from openbank.ledger.schemas import (
     Account,
     AccountCreate,
     AccountFlag,
-    BatchItemResult,
     Entry,
     PendingResolution,
-    Problem,
     Transfer,
     TransferCreate,
     VerifyReport,
@@ -160,27 +158,30 @@ def close_account(session: Session, account_id: uuid.UUID) -> Account:
 # -- transfers ----------------------------------------------------------------------------
 
 
+def transfer_fields(row: TransferRow) -> dict[str, Any]:
+    """A transfer as the API shows it (the `Transfer` schema's fields)."""
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "state": row.state,
+        "debit_account_id": row.debit_account_id,
+        "credit_account_id": row.credit_account_id,
+        "amount": row.amount,
+        "currency": row.currency,
+        "code": row.code,
+        "pending_id": row.pending_id,
+        "posted_amount": row.posted_amount,
+        "timeout_seconds": row.timeout_seconds,
+        "expires_at": row.expires_at,
+        "balancing": row.balancing,
+        "metadata": row.metadata,
+        "created_at": row.created_at,
+        "resolved_at": row.resolved_at,
+    }
+
+
 def transfer_out(row: TransferRow) -> Transfer:
-    return Transfer.model_validate(
-        {
-            "id": row.id,
-            "kind": row.kind,
-            "state": row.state,
-            "debit_account_id": row.debit_account_id,
-            "credit_account_id": row.credit_account_id,
-            "amount": row.amount,
-            "currency": row.currency,
-            "code": row.code,
-            "pending_id": row.pending_id,
-            "posted_amount": row.posted_amount,
-            "timeout_seconds": row.timeout_seconds,
-            "expires_at": row.expires_at,
-            "balancing": row.balancing,
-            "metadata": row.metadata,
-            "created_at": row.created_at,
-            "resolved_at": row.resolved_at,
-        }
-    )
+    return Transfer.model_validate(transfer_fields(row))
 
 
 def transfer_command(
@@ -256,38 +257,37 @@ def transfer(session: Session, command: TransferCommand, now: datetime) -> Trans
 
 
 def single_result(outcome: Outcome) -> Transfer:
+    return transfer_out(single_transfer(outcome))
+
+
+def single_transfer(outcome: Outcome) -> TransferRow:
+    """The transfer of a one-command outcome, or the LedgerError that refused it."""
     if outcome.error is not None:
         raise outcome.error
     assert outcome.transfer is not None
-    return transfer_out(outcome.transfer)
+    return outcome.transfer
 
 
-def problem_of(error: DomainError) -> Problem:
+def problem_of(error: DomainError) -> dict[str, Any]:
+    """The problem document of a refused batch item (`Problem` schema)."""
     body = error.problem()
-    return Problem(
-        type=body["type"],
-        title=body["title"],
-        status=body["status"],
-        detail=body["detail"],
-        code=body["code"],
-    )
+    return {key: body[key] for key in ("type", "title", "status", "detail", "code")}
 
 
-def batch_results(outcomes: Sequence[Outcome]) -> list[BatchItemResult]:
-    results = []
+def batch_results(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """One result per command, shaped as `BatchItemResult`."""
+    results: list[dict[str, Any]] = []
     for index, outcome in enumerate(outcomes):
         if outcome.error is not None:
-            results.append(
-                BatchItemResult(index=index, status="failed", error=problem_of(outcome.error))
-            )
+            results.append({"index": index, "status": "failed", "error": problem_of(outcome.error)})
         else:
             assert outcome.transfer is not None
             results.append(
-                BatchItemResult(
-                    index=index,
-                    status="replayed" if outcome.replayed else "created",
-                    transfer=transfer_out(outcome.transfer),
-                )
+                {
+                    "index": index,
+                    "status": "replayed" if outcome.replayed else "created",
+                    "transfer": transfer_fields(outcome.transfer),
+                }
             )
     return results
 
