@@ -166,7 +166,8 @@ def test_fifty_concurrent_posts_of_one_pending_transfer_post_it_once(db: Databas
     assert net(balances(db, wallet)[0]) == 400
 
 
-def test_expired_pending_transfer_is_released_and_cannot_be_posted(db: Database) -> None:
+def test_expired_pending_transfer_is_released_and_cannot_be_posted(fresh_db: Database) -> None:
+    db = fresh_db  # out of reach of the session app's sweeper and its shifted clock
     bank, wallet = _funded(db, 1_000)
     pending = move(db, wallet, bank, 600, pending=True, timeout_seconds=60)
     later = now() + timedelta(seconds=61)
@@ -178,7 +179,8 @@ def test_expired_pending_transfer_is_released_and_cannot_be_posted(db: Database)
         _resolve(db, pending.id, post=True)
 
 
-def test_pending_transfer_is_not_released_before_its_timeout(db: Database) -> None:
+def test_pending_transfer_is_not_released_before_its_timeout(fresh_db: Database) -> None:
+    db = fresh_db  # out of reach of the session app's sweeper and its shifted clock
     bank, wallet = _funded(db, 1_000)
     move(db, wallet, bank, 600, pending=True, timeout_seconds=60)
     unit_of_work(db, lambda s: service.expire_pending_transfers(s, now()))
