@@ -47,8 +47,9 @@ def _writer(request: Request) -> LedgerWriter:
     return writer
 
 
-def _scoped(key: str | None) -> str | None:
-    return f"{OPERATOR_SCOPE}:{key}" if key else None
+def _scoped(key: str | None, kind: str = "transfer") -> str | None:
+    # Separate namespaces, so a batch's item keys can never equal another request's key.
+    return f"{OPERATOR_SCOPE}:{kind}:{key}" if key else None
 
 
 @router.post("/accounts", status_code=201, response_model=Account)
@@ -154,7 +155,9 @@ async def create_transfer_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Many transfers in one request. With `linked`, all succeed or none is applied."""
-    commands = service.batch_commands(body.transfers, _scoped(idempotency_key), linked=body.linked)
+    commands = service.batch_commands(
+        body.transfers, _scoped(idempotency_key, "batch"), linked=body.linked
+    )
     outcomes = await asyncio.wrap_future(service.submit(_writer(request), commands))
     return _json_response({"data": service.batch_results(outcomes)})
 

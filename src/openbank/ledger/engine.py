@@ -66,12 +66,18 @@ class TransferCommand:
     idempotency_key: str | None = None
     id_given: bool = False
     linked: bool = False
+    # A batch request's commands carry the hash of the whole request, and point at its first
+    # command's key: a retry of the key with another body is refused as a whole.
+    request_fingerprint: bytes | None = None
+    anchor_key: str | None = None
+    anchor_fingerprint: bytes | None = None
 
     def fingerprint(self) -> bytes:
         """What makes two requests "the same" (the server-chosen id is not part of it)."""
         return hashlib.sha256(
             orjson.dumps(
                 [
+                    self.request_fingerprint.hex() if self.request_fingerprint else None,
                     self.kind,
                     str(self.debit_account_id) if self.debit_account_id else None,
                     str(self.credit_account_id) if self.credit_account_id else None,
@@ -366,6 +372,10 @@ def _account(batch: _Batch, account_id: uuid.UUID | None, missing: type[Exceptio
 
 def _replay(batch: _Batch, command: TransferCommand, fingerprint: bytes) -> Outcome | None:
     """The first result of a retried command, or None for a new one."""
+    if command.anchor_key is not None:
+        anchor = batch.by_key.get(command.anchor_key)
+        if anchor is not None and anchor.fingerprint != command.anchor_fingerprint:
+            raise errors.IdempotencyKeyReused()
     if command.idempotency_key is not None:
         first = batch.by_key.get(command.idempotency_key)
         if first is not None:
@@ -749,6 +759,7 @@ def apply_batch(
             account_ids.update((debit_id, credit_id))
     ids = [c.id for c in commands] + pending_ids
     keys = [c.idempotency_key for c in commands if c.idempotency_key is not None]
+    keys += {c.anchor_key for c in commands if c.anchor_key is not None}
     with conn.pipeline():
         locked = conn.execute(_LOCK_ACCOUNTS, [sorted(account_ids)])
         found = conn.execute(

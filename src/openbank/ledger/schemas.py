@@ -17,7 +17,10 @@ PositiveAmount = Annotated[StrictInt, Field(gt=0, le=2**63 - 1)]
 
 
 def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    encoded = orjson.dumps(value)
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:  # e.g. integers beyond 64 bits
+        raise ValueError(f"metadata cannot be stored as JSON: {exc}") from None
     if len(encoded) > 8192:
         raise ValueError("metadata is limited to 8 KiB of JSON")
     if b"\\u0000" in encoded:

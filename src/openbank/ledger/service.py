@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -207,15 +209,27 @@ def transfer_command(
 def batch_commands(
     specs: Sequence[TransferCreate], idempotency_key: str | None, *, linked: bool
 ) -> list[TransferCommand]:
-    """Commands of one batch request; each transfer's key is the request's key plus its index."""
+    """Commands of one batch request. With a key, item i is keyed `<key>:<i>`, and every item
+    is bound to the whole request, so a retry with another body is refused as a whole."""
     last = len(specs) - 1
-    return [
-        transfer_command(
-            spec,
-            f"{idempotency_key}#{index}" if idempotency_key else None,
-            linked=linked and index < last,
+    commands = [transfer_command(spec, linked=linked and i < last) for i, spec in enumerate(specs)]
+    if idempotency_key is None:
+        return commands
+    request = hashlib.sha256(
+        orjson.dumps(
+            [linked, [spec.model_dump(mode="json") for spec in specs]],
+            option=orjson.OPT_SORT_KEYS,
         )
-        for index, spec in enumerate(specs)
+    ).digest()
+    keyed = [
+        replace(command, idempotency_key=f"{idempotency_key}:{i}", request_fingerprint=request)
+        for i, command in enumerate(commands)
+    ]
+    anchor = keyed[0]
+    anchor_fingerprint = anchor.fingerprint()
+    return [
+        replace(command, anchor_key=anchor.idempotency_key, anchor_fingerprint=anchor_fingerprint)
+        for command in keyed
     ]
 
 
@@ -275,7 +289,10 @@ def problem_of(error: DomainError) -> dict[str, Any]:
 
 
 def batch_results(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
-    """One result per command, shaped as `BatchItemResult`."""
+    """One result per command, shaped as `BatchItemResult`; a key reused with another body
+    refuses the request as a whole."""
+    if any(isinstance(o.error, errors.IdempotencyKeyReused) for o in outcomes):
+        raise errors.IdempotencyKeyReused("this Idempotency-Key was first used with another batch")
     results: list[dict[str, Any]] = []
     for index, outcome in enumerate(outcomes):
         if outcome.error is not None:
@@ -381,6 +398,35 @@ class _Running:
 _POSTED_EFFECTS = {"posted", "post"}
 
 
+_TRANSFER_CHECK = """
+SELECT t.id, e.effect, count(e.*)
+FROM ledger_transfers AS t
+LEFT JOIN ledger_entries AS e ON e.transfer_id = t.id
+GROUP BY t.id, e.effect, t.amount, t.debit_account_id, t.credit_account_id
+HAVING count(e.*) <> 2
+    OR sum(e.amount) FILTER (WHERE e.side = 'debit' AND e.account_id = t.debit_account_id)
+       IS DISTINCT FROM t.amount
+    OR sum(e.amount) FILTER (WHERE e.side = 'credit' AND e.account_id = t.credit_account_id)
+       IS DISTINCT FROM t.amount
+LIMIT 1000
+"""
+
+
+def _transfer_problems(conn: psycopg.Connection[Any]) -> list[str]:
+    """Every transfer must have, per effect, one debit and one credit entry of its amount on
+    its own accounts (a pending transfer also has those of its expiry)."""
+    problems = [
+        f"transfer {transfer_id}: {effect or 'no'} entries ({count}) disagree with it"
+        for transfer_id, effect, count in conn.execute(_TRANSFER_CHECK)
+    ]
+    orphans = conn.execute(
+        "SELECT DISTINCT e.transfer_id FROM ledger_entries AS e"
+        " LEFT JOIN ledger_transfers AS t ON t.id = e.transfer_id WHERE t.id IS NULL LIMIT 1000"
+    )
+    problems += [f"entries of unknown transfer {row[0]}" for row in orphans]
+    return problems
+
+
 def verify(db: Database, on_progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Recompute every account's hash chain and running balances from its journal, and check
     that debits equal credits per currency; all in one repeatable-read snapshot."""
@@ -440,6 +486,7 @@ def verify(db: Database, on_progress: Callable[[int, int], None] | None = None) 
                 seen += 1
                 if on_progress is not None and seen % 20_000 == 0:
                     on_progress(seen, total)
+        problems.extend(_transfer_problems(conn))
         conn.rollback()
     if on_progress is not None:
         on_progress(seen, total)

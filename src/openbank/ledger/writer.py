@@ -12,7 +12,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -60,6 +60,9 @@ class LedgerWriter:
 
     def submit(self, commands: Sequence[TransferCommand]) -> Future[list[Outcome]]:
         """Queue one request's commands; the future resolves once they are committed."""
+        if commands and commands[-1].linked:
+            # A chain ends with its request: never link into the next request in the batch.
+            commands = [*commands[:-1], replace(commands[-1], linked=False)]
         request = _Request(commands)
         self._queue.put(request)
         return request.future
