@@ -14,7 +14,7 @@ from openbank.ledger import service
 from openbank.ledger.errors import ExceedsCredits
 from openbank.ledger.schemas import TransferCreate
 from openbank.ledger.writer import LedgerWriter
-from tests.ledger.helpers import NO_OVERDRAFT, balances, move, net, open_account
+from tests.ledger.support import NO_OVERDRAFT, accounts, balance, move, open_account
 
 ACCOUNTS = 12
 FUNDS = 10_000
@@ -22,16 +22,16 @@ FUNDS = 10_000
 
 def _funded_accounts(db: Database) -> list[uuid.UUID]:
     bank = open_account(db)
-    accounts = [open_account(db, NO_OVERDRAFT) for _ in range(ACCOUNTS)]
-    for account in accounts:
-        move(db, bank, account, FUNDS)
-    return accounts
+    wallets = [open_account(db, NO_OVERDRAFT) for _ in range(ACCOUNTS)]
+    for wallet in wallets:
+        move(db, bank, wallet, FUNDS)
+    return wallets
 
 
 def test_random_transfers_on_16_connections_conserve_money_and_never_overdraw(
     db: Database,
 ) -> None:
-    accounts = _funded_accounts(db)
+    wallets = _funded_accounts(db)
     total = ACCOUNTS * FUNDS
     stop = threading.Event()
     reads: list[list[int]] = []
@@ -41,7 +41,7 @@ def test_random_transfers_on_16_connections_conserve_money_and_never_overdraw(
     def writer(seed: int) -> None:
         rng = random.Random(seed)
         for _ in range(40):
-            debit, credit = rng.sample(accounts, 2)
+            debit, credit = rng.sample(wallets, 2)
             try:
                 move(db, debit, credit, rng.randint(1, 3_000))
                 with lock:
@@ -52,7 +52,7 @@ def test_random_transfers_on_16_connections_conserve_money_and_never_overdraw(
 
     def reader() -> None:
         while not stop.is_set():
-            reads.append([net(a) for a in balances(db, *accounts)])
+            reads.append([balance(a) for a in accounts(db, wallets)])
 
     readers = [threading.Thread(target=reader) for _ in range(2)]
     for thread in readers:
@@ -68,7 +68,7 @@ def test_random_transfers_on_16_connections_conserve_money_and_never_overdraw(
     for snapshot in reads:
         assert sum(snapshot) == total
         assert min(snapshot) >= 0
-    final = [net(a) for a in balances(db, *accounts)]
+    final = [balance(a) for a in accounts(db, wallets)]
     assert sum(final) == total
     assert min(final) >= 0
 
@@ -88,7 +88,7 @@ def test_concurrent_spends_of_one_balance_never_overdraw_it(db: Database) -> Non
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(spend, range(16)))
     assert results.count(True) == 3
-    assert net(balances(db, wallet)[0]) == 100
+    assert balance(accounts(db, [wallet])[0]) == 100
 
 
 def test_fifty_concurrent_identical_requests_make_one_transfer(db: Database) -> None:
@@ -97,10 +97,10 @@ def test_fifty_concurrent_identical_requests_make_one_transfer(db: Database) -> 
     key = f"retry-{uuid.uuid4()}"
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        transfers = list(pool.map(lambda _: move(db, bank, wallet, 700, key), range(50)))
+        transfers = list(pool.map(lambda _: move(db, bank, wallet, 700, key=key), range(50)))
 
     assert len({t.id for t in transfers}) == 1
-    assert net(balances(db, wallet)[0]) == 700
+    assert balance(accounts(db, [wallet])[0]) == 700
 
 
 def test_identical_requests_through_two_processes_writers_make_one_transfer(
@@ -133,7 +133,7 @@ def test_identical_requests_through_two_processes_writers_make_one_transfer(
             writer.stop()
 
     assert len(set(ids)) == len(keys)
-    assert net(balances(db, wallet)[0]) == 10 * len(keys)
+    assert balance(accounts(db, [wallet])[0]) == 10 * len(keys)
 
 
 def test_hot_account_receiving_from_many_connections_loses_no_update(db: Database) -> None:
@@ -145,7 +145,7 @@ def test_hot_account_receiving_from_many_connections_loses_no_update(db: Databas
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(pay, range(400)))
-    (account,) = balances(db, merchant)
+    (account,) = accounts(db, [merchant])
     assert account.credits_posted == 400 * 7
     entries = unit_of_work(db, lambda s: service.list_entries(s, merchant, None, 1000))[0]
     assert [e.seq for e in entries] == list(range(1, 401))

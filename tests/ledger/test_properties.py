@@ -15,7 +15,7 @@ from openbank.core.database import Database, unit_of_work
 from openbank.ledger import service
 from openbank.ledger.engine import TransferCommand
 from openbank.ledger.schemas import PendingResolution, TransferCreate
-from tests.ledger.helpers import NO_OVERDRAFT, balances, now, open_account
+from tests.ledger.support import NO_OVERDRAFT, accounts, open_account, utcnow
 
 WALLETS = 3
 START = 1_000
@@ -42,7 +42,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.model = Model()
-        self.clock = now()
+        self.clock = utcnow()
 
     @initialize()
     def open_accounts(self) -> None:
@@ -176,8 +176,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def balances_match_the_model(self) -> None:
         if not self.model.posted:
             return
-        accounts = list(self.model.posted)
-        for account in balances(self.db, *accounts):
+        for account in accounts(self.db, list(self.model.posted)):
             assert account.credits_posted - account.debits_posted == self.model.posted[account.id]
             assert account.debits_pending == self.model.reserved[account.id]
             assert account.credits_pending == self.model.incoming[account.id]
@@ -186,10 +185,10 @@ class LedgerMachine(RuleBasedStateMachine):
     def money_is_conserved_and_wallets_never_overdrawn(self) -> None:
         if not self.model.posted:
             return
-        accounts = balances(self.db, *self.model.posted)
-        assert sum(a.credits_posted - a.debits_posted for a in accounts) == 0
-        assert sum(a.debits_pending for a in accounts) == sum(a.credits_pending for a in accounts)
-        for account in accounts[1:]:
+        snapshot = accounts(self.db, list(self.model.posted))
+        assert sum(a.credits_posted - a.debits_posted for a in snapshot) == 0
+        assert sum(a.debits_pending for a in snapshot) == sum(a.credits_pending for a in snapshot)
+        for account in snapshot[1:]:
             assert account.debits_posted + account.debits_pending <= account.credits_posted
 
 

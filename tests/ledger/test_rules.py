@@ -14,7 +14,15 @@ from sqlalchemy.exc import DBAPIError
 from openbank.core.database import Database, unit_of_work
 from openbank.ledger import errors, service
 from openbank.ledger.schemas import PendingResolution, Transfer, TransferCreate
-from tests.ledger.helpers import NO_OVERDRAFT, balances, move, net, now, open_account
+from tests.ledger.support import (
+    CREDIT_CAPPED,
+    NO_OVERDRAFT,
+    accounts,
+    balance,
+    move,
+    open_account,
+    utcnow,
+)
 
 
 def _funded(db: Database, amount: int = 1_000) -> tuple[uuid.UUID, uuid.UUID]:
@@ -28,12 +36,12 @@ def _resolve(
     db: Database, pending_id: uuid.UUID, *, post: bool, amount: int | None = None
 ) -> Transfer:
     command = service.resolution_command(pending_id, PendingResolution(amount=amount), post=post)
-    return unit_of_work(db, lambda s: service.transfer(s, command, now()))
+    return unit_of_work(db, lambda s: service.transfer(s, command, utcnow()))
 
 
 def _batch(db: Database, specs: list[TransferCreate], *, linked: bool) -> list[str]:
     commands = service.batch_commands(specs, None, linked=linked)
-    outcomes = unit_of_work(db, lambda s: service.execute(s, commands, now()))
+    outcomes = unit_of_work(db, lambda s: service.execute(s, commands, utcnow()))
     return [o.error.code if o.error else "ok" for o in outcomes]
 
 
@@ -54,11 +62,11 @@ def test_no_overdraft_account_refuses_to_go_below_zero(db: Database) -> None:
     bank, wallet = _funded(db, 500)
     with pytest.raises(errors.ExceedsCredits):
         move(db, wallet, bank, 501)
-    assert net(balances(db, wallet)[0]) == 500
+    assert balance(accounts(db, [wallet])[0]) == 500
 
 
 def test_credits_must_not_exceed_debits_caps_an_asset_account(db: Database) -> None:
-    loan = open_account(db, ["credits_must_not_exceed_debits"])
+    loan = open_account(db, CREDIT_CAPPED)
     cash = open_account(db)
     move(db, loan, cash, 1_000)  # disburse: the receivable is debited
     with pytest.raises(errors.ExceedsDebits):
@@ -98,7 +106,7 @@ def test_account_with_money_cannot_be_closed(db: Database) -> None:
 def test_pending_transfer_reserves_funds_on_both_sides(db: Database) -> None:
     bank, wallet = _funded(db, 1_000)
     move(db, wallet, bank, 600, pending=True)
-    (account,) = balances(db, wallet)
+    (account,) = accounts(db, [wallet])
     assert account.debits_pending == 600
     with pytest.raises(errors.ExceedsCredits):
         move(db, wallet, bank, 401)  # only 400 is still available
@@ -110,16 +118,16 @@ def test_posting_in_full_moves_the_reserved_amount(db: Database) -> None:
     posted = _resolve(db, pending.id, post=True)
     assert posted.kind == "post_pending"
     assert posted.amount == 600
-    (account,) = balances(db, wallet)
-    assert (net(account), account.debits_pending) == (400, 0)
+    (account,) = accounts(db, [wallet])
+    assert (balance(account), account.debits_pending) == (400, 0)
 
 
 def test_posting_part_releases_the_rest(db: Database) -> None:
     bank, wallet = _funded(db, 1_000)
     pending = move(db, wallet, bank, 600, pending=True)
     _resolve(db, pending.id, post=True, amount=250)
-    (account,) = balances(db, wallet)
-    assert (net(account), account.debits_pending) == (750, 0)
+    (account,) = accounts(db, [wallet])
+    assert (balance(account), account.debits_pending) == (750, 0)
     stored = unit_of_work(db, lambda s: service.get_transfer(s, pending.id))
     assert (stored.state, stored.posted_amount) == ("posted", 250)
 
@@ -135,8 +143,8 @@ def test_void_releases_the_reservation(db: Database) -> None:
     bank, wallet = _funded(db, 1_000)
     pending = move(db, wallet, bank, 600, pending=True)
     _resolve(db, pending.id, post=False)
-    (account,) = balances(db, wallet)
-    assert (net(account), account.debits_pending) == (1_000, 0)
+    (account,) = accounts(db, [wallet])
+    assert (balance(account), account.debits_pending) == (1_000, 0)
 
 
 def test_pending_transfer_resolves_at_most_once(db: Database) -> None:
@@ -163,18 +171,18 @@ def test_fifty_concurrent_posts_of_one_pending_transfer_post_it_once(db: Databas
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(post, range(50)))
     assert results.count("posted") == 1
-    assert net(balances(db, wallet)[0]) == 400
+    assert balance(accounts(db, [wallet])[0]) == 400
 
 
 def test_expired_pending_transfer_is_released_and_cannot_be_posted(fresh_db: Database) -> None:
     db = fresh_db  # out of reach of the session app's sweeper and its shifted clock
     bank, wallet = _funded(db, 1_000)
     pending = move(db, wallet, bank, 600, pending=True, timeout_seconds=60)
-    later = now() + timedelta(seconds=61)
+    later = utcnow() + timedelta(seconds=61)
     released = unit_of_work(db, lambda s: service.expire_pending_transfers(s, later))
     assert released >= 1
-    (account,) = balances(db, wallet)
-    assert (net(account), account.debits_pending) == (1_000, 0)
+    (account,) = accounts(db, [wallet])
+    assert (balance(account), account.debits_pending) == (1_000, 0)
     with pytest.raises(errors.PendingTransferExpired):
         _resolve(db, pending.id, post=True)
 
@@ -183,8 +191,8 @@ def test_pending_transfer_is_not_released_before_its_timeout(fresh_db: Database)
     db = fresh_db  # out of reach of the session app's sweeper and its shifted clock
     bank, wallet = _funded(db, 1_000)
     move(db, wallet, bank, 600, pending=True, timeout_seconds=60)
-    unit_of_work(db, lambda s: service.expire_pending_transfers(s, now()))
-    assert balances(db, wallet)[0].debits_pending == 600
+    unit_of_work(db, lambda s: service.expire_pending_transfers(s, utcnow()))
+    assert accounts(db, [wallet])[0].debits_pending == 600
 
 
 def test_timeout_on_a_single_phase_transfer_is_refused(db: Database) -> None:
@@ -202,7 +210,7 @@ def test_linked_batch_applies_nothing_when_one_member_fails(db: Database) -> Non
         linked=True,
     )
     assert results == ["linked_event_failed", "exceeds_credits", "linked_event_failed"]
-    assert [net(a) for a in balances(db, wallet, other)] == [1_000, 0]
+    assert [balance(a) for a in accounts(db, [wallet, other])] == [1_000, 0]
 
 
 def test_unlinked_batch_applies_each_transfer_on_its_own(db: Database) -> None:
@@ -214,7 +222,7 @@ def test_unlinked_batch_applies_each_transfer_on_its_own(db: Database) -> None:
         linked=False,
     )
     assert results == ["ok", "exceeds_credits", "ok"]
-    assert [net(a) for a in balances(db, wallet, other)] == [300, 705]
+    assert [balance(a) for a in accounts(db, [wallet, other])] == [300, 705]
 
 
 def test_linked_batch_sees_its_own_earlier_members(db: Database) -> None:
@@ -223,14 +231,14 @@ def test_linked_batch_sees_its_own_earlier_members(db: Database) -> None:
     b = open_account(db, NO_OVERDRAFT)
     results = _batch(db, [_spec(bank, a, 100), _spec(a, b, 100)], linked=True)
     assert results == ["ok", "ok"]
-    assert [net(x) for x in balances(db, a, b)] == [0, 100]
+    assert [balance(x) for x in accounts(db, [a, b])] == [0, 100]
 
 
 def test_balancing_debit_moves_at_most_what_the_account_holds(db: Database) -> None:
     bank, wallet = _funded(db, 350)
     moved = move(db, wallet, bank, 1_000, balancing="debit")
     assert moved.amount == 350
-    assert net(balances(db, wallet)[0]) == 0
+    assert balance(accounts(db, [wallet])[0]) == 0
 
 
 def test_balancing_debit_of_an_empty_account_is_refused(db: Database) -> None:
@@ -243,18 +251,18 @@ def test_balancing_debit_of_an_empty_account_is_refused(db: Database) -> None:
 def test_same_idempotency_key_and_request_replays_the_first_transfer(db: Database) -> None:
     bank, wallet = _funded(db)
     key = f"k-{uuid.uuid4()}"
-    first = move(db, bank, wallet, 10, key)
-    second = move(db, bank, wallet, 10, key)
+    first = move(db, bank, wallet, 10, key=key)
+    second = move(db, bank, wallet, 10, key=key)
     assert first.id == second.id
-    assert net(balances(db, wallet)[0]) == 1_010
+    assert balance(accounts(db, [wallet])[0]) == 1_010
 
 
 def test_same_idempotency_key_with_another_request_is_refused(db: Database) -> None:
     bank, wallet = _funded(db)
     key = f"k-{uuid.uuid4()}"
-    move(db, bank, wallet, 10, key)
+    move(db, bank, wallet, 10, key=key)
     with pytest.raises(errors.IdempotencyKeyReused):
-        move(db, bank, wallet, 11, key)
+        move(db, bank, wallet, 11, key=key)
 
 
 def test_same_transfer_id_with_same_fields_is_a_replay(db: Database) -> None:
@@ -263,7 +271,7 @@ def test_same_transfer_id_with_same_fields_is_a_replay(db: Database) -> None:
     move(db, bank, wallet, 10, id=transfer_id)
     again = move(db, bank, wallet, 10, id=transfer_id)
     assert again.id == transfer_id
-    assert net(balances(db, wallet)[0]) == 1_010
+    assert balance(accounts(db, [wallet])[0]) == 1_010
 
 
 def test_same_transfer_id_with_other_fields_is_refused(db: Database) -> None:
