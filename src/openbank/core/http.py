@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -165,6 +165,28 @@ async def require_operator(request: Request) -> str:
     ):
         raise Unauthorized("operator endpoints need Authorization: Bearer <OPENBANK_ADMIN_TOKEN>")
     return "operator"
+
+
+OPERATOR_SCOPE = "operator"  # idempotency scope of operator requests
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retries with the same key and body return the first result.",
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size, at most 1000.")]
+Cursor = Annotated[str | None, Query(max_length=64, description="`next_cursor` of the last page.")]
+
+
+def next_link(request: Request, next_cursor: str | None, limit: int) -> str | None:
+    """The URL of the next page of a cursor-paginated list, or None on the last page."""
+    if next_cursor is None:
+        return None
+    return str(request.url.include_query_params(cursor=next_cursor, limit=limit))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

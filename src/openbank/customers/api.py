@@ -6,17 +6,22 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from openbank.core.database import Database, unit_of_work
 from openbank.core.http import (
+    OPERATOR_SCOPE,
     PROBLEM_RESPONSES,
     ClockDep,
+    Cursor,
     DatabaseDep,
+    IdempotencyKey,
+    Limit,
     Operator,
     SettingsDep,
+    next_link,
 )
 from openbank.core.idempotency import request_fingerprint, run_once
 from openbank.customers import service
@@ -33,20 +38,6 @@ from openbank.customers.schemas import (
 from openbank.ledger.schemas import EntryPage
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
-
-OPERATOR_SCOPE = "operator"
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="Retries with the same key and body return the first result.",
-    ),
-]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=64)]
 
 
 def _post(
@@ -76,12 +67,6 @@ def _post(
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return payload
-
-
-def _next_link(request: Request, next_cursor: str | None, limit: int) -> str | None:
-    if next_cursor is None:
-        return None
-    return str(request.url.include_query_params(cursor=next_cursor, limit=limit))
 
 
 # -- customers ------------------------------------------------------------------------------
@@ -116,7 +101,7 @@ def list_customers(
 ) -> CustomerPage:
     customers, next_cursor = unit_of_work(db, lambda s: service.list_customers(s, cursor, limit))
     return CustomerPage(
-        data=customers, next_cursor=next_cursor, next=_next_link(request, next_cursor, limit)
+        data=customers, next_cursor=next_cursor, next=next_link(request, next_cursor, limit)
     )
 
 
@@ -323,5 +308,5 @@ def statement(
         db, lambda s: service.statement(s, e_account_id, cursor, limit)
     )
     return EntryPage(
-        data=entries, next_cursor=next_cursor, next=_next_link(request, next_cursor, limit)
+        data=entries, next_cursor=next_cursor, next=next_link(request, next_cursor, limit)
     )

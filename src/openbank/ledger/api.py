@@ -7,10 +7,20 @@ import uuid
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from openbank.core.database import unit_of_work
-from openbank.core.http import PROBLEM_RESPONSES, ClockDep, DatabaseDep, Operator
+from openbank.core.http import (
+    OPERATOR_SCOPE,
+    PROBLEM_RESPONSES,
+    ClockDep,
+    Cursor,
+    DatabaseDep,
+    IdempotencyKey,
+    Limit,
+    Operator,
+    next_link,
+)
 from openbank.core.idempotency import request_fingerprint, run_once
 from openbank.ledger import service
 from openbank.ledger.engine import Outcome
@@ -28,18 +38,6 @@ from openbank.ledger.schemas import (
 from openbank.ledger.writer import LedgerWriter
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"], responses=PROBLEM_RESPONSES)
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="Retries with the same key and body return the first result.",
-    ),
-]
-
-OPERATOR_SCOPE = "operator"
 
 
 def _writer(request: Request) -> LedgerWriter:
@@ -102,19 +100,16 @@ def list_entries(
     request: Request,
     _: Operator,
     db: DatabaseDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> EntryPage:
     """The account's statement: each entry with the running balances after it."""
     entries, next_cursor = unit_of_work(
         db, lambda s: service.list_entries(s, account_id, cursor, limit)
     )
-    next_url = (
-        str(request.url.include_query_params(cursor=next_cursor, limit=limit))
-        if next_cursor
-        else None
+    return EntryPage(
+        data=entries, next_cursor=next_cursor, next=next_link(request, next_cursor, limit)
     )
-    return EntryPage(data=entries, next_cursor=next_cursor, next=next_url)
 
 
 def _json_response(body: object, headers: dict[str, str] | None = None) -> Response:
