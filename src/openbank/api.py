@@ -18,12 +18,13 @@ from openbank.core.settings import Settings, get_settings
 from openbank.customers.api import router as customers_router
 from openbank.ledger import service as ledger
 from openbank.ledger.api import router as ledger_router
+from openbank.ledger.writer import LedgerWriter
 
 log = structlog.get_logger(__name__)
 
 
 def _sweep_expired_pending(
-    db: Database, writer: ledger.LedgerWriter, clock: Clock, stop: threading.Event
+    db: Database, writer: LedgerWriter, clock: Clock, stop: threading.Event
 ) -> None:
     """Release expired pending transfers through the writer, every few hundred milliseconds."""
     while not stop.wait(db.settings.pending_sweep_seconds):
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings)
-        writer = ledger.LedgerWriter(
+        writer = LedgerWriter(
             lambda: connect(settings), clock, max_batch=settings.ledger_batch_max
         ).start()
         stop = threading.Event()

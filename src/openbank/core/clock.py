@@ -35,38 +35,12 @@ class ShiftedClock:
             self._offset += delta
 
 
-class FrozenClock:
-    """A clock that moves only when told to (tests, replays)."""
-
-    def __init__(self, at: datetime) -> None:
-        if at.tzinfo is None:
-            raise ValueError("FrozenClock needs a timezone-aware datetime")
-        self._at = at
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._at
-
-    def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self._at += delta
-
-    def set(self, at: datetime) -> None:
-        with self._lock:
-            self._at = at
-
-
 _clock: Clock = SystemClock()
 
 
 def get_clock() -> Clock:
+    """The process's clock; tests and drills pass their own clock to `create_app` instead."""
     return _clock
-
-
-def set_clock(clock: Clock) -> None:
-    global _clock  # noqa: PLW0603 - the process-wide clock is deliberately swappable
-    _clock = clock
 
 
 def business_date(at: datetime, tz: ZoneInfo) -> date:

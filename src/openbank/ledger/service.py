@@ -43,19 +43,6 @@ from openbank.ledger.schemas import (
 )
 from openbank.ledger.writer import LedgerWriter
 
-__all__ = [
-    "Account",
-    "AccountCreate",
-    "LedgerWriter",
-    "Transfer",
-    "TransferCreate",
-    "close_account",
-    "create_account",
-    "get_account",
-    "get_accounts",
-    "transfer",
-]
-
 
 def _driver(session: Session) -> psycopg.Connection[Any]:
     """The psycopg connection under the session's current transaction."""
