@@ -6,8 +6,8 @@ Design (measured in bench/ledger_bench.py, see docs/benchmarks.md):
   concurrent batches from any number of processes take locks in one global order and cannot
   deadlock each other.
 * The rules (balance flags, two-phase, linked chains, exactly-once) run here in Python over the
-  locked rows, and the result is written with one set-based statement per table, pipelined.
-  A batch of N transfers costs a handful of round trips instead of N transactions, which is
+  locked rows, and the whole result is written by one statement (see `_WRITE`).
+  A batch of N transfers costs three round trips instead of N transactions, which is
   what keeps a hot account (every transfer credits one merchant) from serialising throughput
   on its row lock: the lock is taken once per batch, not once per transfer.
 * A pending transfer changes state only while both of its accounts are locked, so reading it
