@@ -90,24 +90,16 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
-    """Apply migrations, then serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
-    import uvicorn
-
+    """Apply migrations, then serve the HTTP API (OpenAPI at /openapi.json, docs at /docs).
+    Each worker process accepts on its own socket, so connections spread over all of them."""
+    from openbank import server
     from openbank.core.migrate import upgrade
 
     database = _database()
     upgrade(database.engine)
     database.dispose()
     console.print(f"openbank listening on http://{host}:{port} ({workers} worker(s))")
-    uvicorn.run(
-        "openbank.api:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=access_log,
-        log_level="warning",
-    )
+    server.run(host, port, workers, access_log)
 
 
 @app.command()
