@@ -56,6 +56,8 @@ def test_idempotent_post_replays_the_first_response(client: TestClient) -> None:
     second = client.post("/v1/ledger/accounts", json=ACCOUNT, headers={"Idempotency-Key": key})
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
 
 
 def test_idempotency_key_with_another_body_is_a_409(client: TestClient) -> None:

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -93,6 +94,18 @@ def test_refused_transfer_is_a_problem_and_moves_nothing(
     bank, wallet = pair
     response = client.post("/v1/ledger/transfers", json=_transfer(bank, wallet, **changes))
     _assert_problem(response, status, code)
+    _wallet_unchanged(client, wallet)
+
+
+def test_non_finite_numbers_in_metadata_are_refused(
+    client: TestClient, pair: tuple[str, str]
+) -> None:
+    bank, wallet = pair
+    body = orjson.dumps(_transfer(bank, wallet)).replace(b"}", b', "metadata": {"rate": NaN}}')
+    response = client.post(
+        "/v1/ledger/transfers", content=body, headers={"content-type": "application/json"}
+    )
+    _assert_problem(response, 422, "validation_error")
     _wallet_unchanged(client, wallet)
 
 

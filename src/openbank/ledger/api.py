@@ -39,6 +39,8 @@ from openbank.ledger.writer import LedgerWriter
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"], responses=PROBLEM_RESPONSES)
 
+REPLAYED = {"Idempotent-Replayed": "true"}
+
 
 def _writer(request: Request) -> LedgerWriter:
     writer: LedgerWriter = request.app.state.ledger_writer
@@ -60,7 +62,7 @@ def create_account(
     idempotency_key: IdempotencyKey = None,
 ) -> object:
     fingerprint = request_fingerprint("POST", "/v1/ledger/accounts", body.model_dump(mode="json"))
-    status, payload, _replayed = unit_of_work(
+    status, payload, replayed = unit_of_work(
         db,
         lambda s: run_once(
             s,
@@ -71,6 +73,8 @@ def create_account(
         ),
     )
     response.status_code = status
+    if replayed:
+        response.headers.update(REPLAYED)
     return payload
 
 
@@ -125,9 +129,6 @@ def _json_response(body: object, headers: dict[str, str] | None = None) -> Respo
 def _transfer_response(outcome: Outcome) -> Response:
     transfer = service.transfer_fields(service.single_transfer(outcome))
     return _json_response(transfer, REPLAYED if outcome.replayed else None)
-
-
-REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 @router.post("/transfers", status_code=201, response_model=Transfer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,7 +17,19 @@ Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z
 PositiveAmount = Annotated[StrictInt, Field(gt=0, le=2**63 - 1)]
 
 
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
 def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if not _finite(value):  # JSON has no NaN or Infinity; they would be stored as null
+        raise ValueError("metadata numbers must be finite")
     try:
         encoded = orjson.dumps(value)
     except orjson.JSONEncodeError as exc:  # e.g. integers beyond 64 bits
