@@ -56,7 +56,13 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from openbank.core.database import Database, embedded_server, libpq_url
+from openbank.core.database import (
+    Database,
+    create_database,
+    drop_database,
+    embedded_server,
+    libpq_url,
+)
 from openbank.core.settings import Settings
 from openbank.ledger import service as ledger_service
 
@@ -198,24 +204,6 @@ class CpuMeter:
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
-
-
-def with_database(url: str, name: str) -> str:
-    base, sep, query = url.partition("?")
-    return base.rsplit("/", 1)[0] + "/" + name + (sep + query if sep else "")
-
-
-def create_database(server_url: str, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return with_database(server_url, name)
-
-
-def drop_database(server_url: str, url: str) -> None:
-    name = url.partition("?")[0].rsplit("/", 1)[1]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def find_postmaster(server_url: str) -> int | None:

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from openbank.api import create_app
+from openbank.core import database
 from openbank.core.clock import ShiftedClock
-from openbank.core.database import Database, embedded_server
+from openbank.core.database import Database, drop_database, embedded_server
 from openbank.core.migrate import upgrade
 from openbank.core.settings import Settings
 
@@ -32,22 +31,8 @@ def _server_url() -> str:
     return str(embedded_server(Settings(home=home)).get_uri())
 
 
-def _with_database(url: str, name: str) -> str:
-    base, sep, query = url.partition("?")
-    return base.rsplit("/", 1)[0] + "/" + name + (sep + query if sep else "")
-
-
 def create_database(server_url: str) -> str:
-    name = f"openbank_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return _with_database(server_url, name)
-
-
-def drop_database(server_url: str, url: str) -> None:
-    name = url.partition("?")[0].rsplit("/", 1)[1]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return database.create_database(server_url, "openbank_test")
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:

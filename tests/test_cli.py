@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, create_database, drop_database
+from openbank.core.database import drop_database
+from tests.conftest import ADMIN_TOKEN, create_database
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from openbank.core.database import Database
+from openbank.core.database import Database, drop_database
 from openbank.ledger import service
 from openbank.ledger.schemas import VerifyReport
-from tests.conftest import ADMIN_TOKEN, AUTH, create_database, drop_database, make_settings
+from tests.conftest import ADMIN_TOKEN, AUTH, create_database, make_settings
 
 STARTUP_LIMIT_S = 90.0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,6 +94,26 @@ def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connecti
         application_name="openbank",
         options=SESSION_OPTIONS,
     )
+
+
+def _with_database(url: str, name: str) -> str:
+    base, sep, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (sep + query if sep else "")
+
+
+def create_database(server_url: str, prefix: str = "openbank") -> str:
+    """A new, empty database on the server of `server_url` (tests, benchmarks); its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return _with_database(server_url, name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    """Drop the database of `url`, disconnecting whoever still uses it."""
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Database:
