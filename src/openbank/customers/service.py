@@ -461,42 +461,45 @@ def _move(
     return movements
 
 
-def top_up(
-    session: Session, e_account_id: uuid.UUID, amount: int, now: datetime, settings: Settings
+def _bound_card_movement(
+    session: Session,
+    e_account_id: uuid.UUID,
+    amount: int,
+    now: datetime,
+    settings: Settings,
+    direction: Direction,
 ) -> Movement:
-    """Money in from the bound card (through the bank's card clearing account)."""
+    """Money between the e-account and its bound card, through the bank's card clearing
+    account: in for a top-up, out for a withdrawal."""
     row = _lock(session, [e_account_id])[e_account_id]
     clearing = _card_clearing(session, now)
+    wallet = row.ledger_account_id
+    debit, credit = (clearing, wallet) if direction == "in" else (wallet, clearing)
     (movement,) = _move(
         session,
         settings,
         now,
-        "top_up",
-        [_Leg.of_active(row, "in", None)],
-        clearing,
-        row.ledger_account_id,
+        "top_up" if direction == "in" else "withdrawal",
+        [_Leg.of_active(row, direction, None)],
+        debit,
+        credit,
         amount,
     )
     return movement
+
+
+def top_up(
+    session: Session, e_account_id: uuid.UUID, amount: int, now: datetime, settings: Settings
+) -> Movement:
+    """Money in from the bound card."""
+    return _bound_card_movement(session, e_account_id, amount, now, settings, "in")
 
 
 def withdraw(
     session: Session, e_account_id: uuid.UUID, amount: int, now: datetime, settings: Settings
 ) -> Movement:
-    """Money out to the bound card (through the bank's card clearing account)."""
-    row = _lock(session, [e_account_id])[e_account_id]
-    clearing = _card_clearing(session, now)
-    (movement,) = _move(
-        session,
-        settings,
-        now,
-        "withdrawal",
-        [_Leg.of_active(row, "out", None)],
-        row.ledger_account_id,
-        clearing,
-        amount,
-    )
-    return movement
+    """Money out to the bound card."""
+    return _bound_card_movement(session, e_account_id, amount, now, settings, "out")
 
 
 def transfer(

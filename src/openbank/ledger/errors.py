@@ -141,3 +141,14 @@ class VoidTakesNoAmount(LedgerError):
 class OverflowsBalance(LedgerError):
     code = "overflows_balance"
     title = "The transfer would overflow an account balance"
+
+
+class ConflictingFlags(LedgerError):
+    code = "conflicting_account_flags"
+    title = "An account cannot limit both its debits and its credits"
+
+
+class AccountExistsWithDifferentFields(LedgerError):
+    code = "account_exists_with_different_fields"
+    status = 409
+    title = "An account with this id exists with different fields"

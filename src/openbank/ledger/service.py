@@ -75,21 +75,10 @@ def _account_out(row: LedgerAccount) -> Account:
     )
 
 
-class ConflictingFlags(errors.LedgerError):
-    code = "conflicting_account_flags"
-    title = "An account cannot limit both its debits and its credits"
-
-
-class AccountExistsWithDifferentFields(errors.LedgerError):
-    code = "account_exists_with_different_fields"
-    status = 409
-    title = "An account with this id exists with different fields"
-
-
 def create_account(session: Session, spec: AccountCreate, now: datetime) -> Account:
     flags = set(spec.flags)
     if len(flags) > 1:
-        raise ConflictingFlags()
+        raise errors.ConflictingFlags()
     account_id = spec.id or new_id()
     values = {
         "id": account_id,
@@ -110,7 +99,7 @@ def create_account(session: Session, spec: AccountCreate, now: datetime) -> Acco
         flags,
         spec.metadata,
     ):
-        raise AccountExistsWithDifferentFields()
+        raise errors.AccountExistsWithDifferentFields()
     return existing
 
 
@@ -254,10 +243,6 @@ def execute(session: Session, commands: Sequence[TransferCommand], now: datetime
 def transfer(session: Session, command: TransferCommand, now: datetime) -> Transfer:
     """One transfer in the caller's transaction; raises the LedgerError that refuses it."""
     (outcome,) = execute(session, [command], now)
-    return single_result(outcome)
-
-
-def single_result(outcome: Outcome) -> Transfer:
     return transfer_out(single_transfer(outcome))
 
 
