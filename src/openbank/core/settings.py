@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +42,34 @@ class Settings(BaseSettings):
     class_iii_balance_limit: int = Field(default=200_000, ge=0)
     class_iii_outflow_daily_limit: int = Field(default=500_000, ge=0)
     class_iii_outflow_yearly_limit: int = Field(default=10_000_000, ge=0)
+
+    # Lending.
+    lending_apr_cap: Decimal = Field(
+        default=Decimal("0.24"),
+        ge=0,
+        description="Quotes whose APR (IRR, nominal) is above this are flagged and refused.",
+    )
+    lending_penalty_rate_multiplier: Decimal = Field(
+        default=Decimal("1.5"), ge=1, description="Overdue penalty rate = contract rate × this."
+    )
+    lending_allocation_order: str = Field(
+        default="penalty,fee,interest,principal",
+        description="Order in which a repayment pays down what is due.",
+    )
+    lending_debt_to_income_cap: Decimal = Field(
+        default=Decimal("0.55"), gt=0, description="Most monthly debt service per monthly income."
+    )
+    lending_joint_partner_min_share: Decimal = Field(
+        default=Decimal("0.30"), ge=0, le=1, description="Least share a joint-loan partner funds."
+    )
+
+    @field_validator("lending_allocation_order")
+    @classmethod
+    def _allocation_order(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",")]
+        if sorted(parts) != ["fee", "interest", "penalty", "principal"]:
+            raise ValueError("must name penalty, fee, interest and principal once each")
+        return ",".join(parts)
 
     @field_validator("home")
     @classmethod

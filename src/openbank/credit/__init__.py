@@ -1,0 +1,1 @@
+"""Credit: scorecards (WOE binning + logistic regression with points) and their monitoring."""

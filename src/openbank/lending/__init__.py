@@ -1,0 +1,1 @@
+"""Lending: product library, schedules and APR, underwriting, contracts and servicing."""
