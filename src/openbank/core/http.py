@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openbank.core.clock import Clock
-from openbank.core.database import Database
+from openbank.core.database import Database, unit_of_work
 from openbank.core.errors import DomainError, Unauthorized
+from openbank.core.idempotency import request_fingerprint, run_once
 from openbank.core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -204,3 +208,32 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         422: "Refused by a business rule or invalid input",
     }.items()
 }
+
+
+def idempotent_post(
+    db: Database,
+    request: Request,
+    response: Response,
+    idempotency_key: str | None,
+    body: BaseModel | None,
+    status: int,
+    work: Callable[[Session], BaseModel],
+) -> object:
+    """Run one service call in a unit of work, at most once per Idempotency-Key."""
+    fingerprint = request_fingerprint(
+        "POST", request.url.path, body.model_dump(mode="json") if body is not None else None
+    )
+    code, payload, replayed = unit_of_work(
+        db,
+        lambda s: run_once(
+            s,
+            OPERATOR_SCOPE,
+            idempotency_key,
+            fingerprint,
+            lambda: (status, work(s).model_dump(mode="json", by_alias=True)),
+        ),
+    )
+    response.status_code = code
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return payload

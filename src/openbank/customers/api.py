@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
-from openbank.core.database import Database, unit_of_work
+from openbank.core.database import unit_of_work
 from openbank.core.http import (
-    OPERATOR_SCOPE,
     PROBLEM_RESPONSES,
     ClockDep,
     Cursor,
@@ -21,9 +17,9 @@ from openbank.core.http import (
     Limit,
     Operator,
     SettingsDep,
+    idempotent_post,
     next_link,
 )
-from openbank.core.idempotency import request_fingerprint, run_once
 from openbank.customers import service
 from openbank.customers.schemas import (
     AmountCreate,
@@ -38,35 +34,6 @@ from openbank.customers.schemas import (
 from openbank.ledger.schemas import EntryPage
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
-
-
-def _post(
-    db: Database,
-    request: Request,
-    response: Response,
-    idempotency_key: str | None,
-    body: BaseModel | None,
-    status: int,
-    work: Callable[[Session], BaseModel],
-) -> object:
-    """Run one service call in a unit of work, at most once per Idempotency-Key."""
-    fingerprint = request_fingerprint(
-        "POST", request.url.path, body.model_dump(mode="json") if body is not None else None
-    )
-    code, payload, replayed = unit_of_work(
-        db,
-        lambda s: run_once(
-            s,
-            OPERATOR_SCOPE,
-            idempotency_key,
-            fingerprint,
-            lambda: (status, work(s).model_dump(mode="json", by_alias=True)),
-        ),
-    )
-    response.status_code = code
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return payload
 
 
 # -- customers ------------------------------------------------------------------------------
@@ -84,7 +51,7 @@ def create_customer(
     idempotency_key: IdempotencyKey = None,
 ) -> object:
     """A person (PRC resident ID) or an enterprise (unified social credit code)."""
-    return _post(
+    return idempotent_post(
         db,
         request,
         response,
@@ -124,7 +91,7 @@ def open_e_account(
     idempotency_key: IdempotencyKey = None,
 ) -> object:
     """A class I, II or III e-account with a bound bank card (KYC level 3, 2 or 1 needed)."""
-    return _post(
+    return idempotent_post(
         db,
         request,
         response,
@@ -151,7 +118,7 @@ def freeze_e_account(
     idempotency_key: IdempotencyKey = None,
 ) -> object:
     """Stop all money in and out until unfrozen."""
-    return _post(
+    return idempotent_post(
         db,
         request,
         response,
@@ -171,7 +138,7 @@ def unfreeze_e_account(
     db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> object:
-    return _post(
+    return idempotent_post(
         db,
         request,
         response,
@@ -193,7 +160,7 @@ def close_e_account(
     idempotency_key: IdempotencyKey = None,
 ) -> object:
     """Close an e-account at zero balance, and its ledger account with it."""
-    return _post(
+    return idempotent_post(
         db,
         request,
         response,
@@ -222,7 +189,7 @@ def top_up(
     idempotency_key: IdempotencyKey = None,
 ) -> object:
     """Money in from the bound card."""
-    return _post(
+    return idempotent_post(
         db,
         request,
         response,
@@ -251,7 +218,7 @@ def withdraw(
     idempotency_key: IdempotencyKey = None,
 ) -> object:
     """Money out to the bound card."""
-    return _post(
+    return idempotent_post(
         db,
         request,
         response,
@@ -281,7 +248,7 @@ def transfer(
 ) -> object:
     """Money to another e-account (a non-bound account for both sides' class limits).
     Returns the paying side's movement."""
-    return _post(
+    return idempotent_post(
         db,
         request,
         response,

@@ -73,3 +73,8 @@ class SameEAccount(CustomersError):
 class LimitExceeded(CustomersError):
     code = "limit_exceeded"
     title = "The movement would exceed a limit of the e-account's class"
+
+
+class EAccountClassNotAllowed(CustomersError):
+    code = "e_account_class_not_allowed"
+    title = "This e-account class cannot be used for this purpose"

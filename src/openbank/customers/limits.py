@@ -33,6 +33,19 @@ class ClassLimits:
     outflow_daily: int | None = None
     outflow_yearly: int | None = None
 
+    @property
+    def windowed(self) -> bool:
+        """Whether any limit counts movements over a day or a year."""
+        return any(
+            limit is not None
+            for limit in (
+                self.non_bound_daily,
+                self.non_bound_yearly,
+                self.outflow_daily,
+                self.outflow_yearly,
+            )
+        )
+
 
 def class_limits(account_class: AccountClass, settings: Settings) -> ClassLimits:
     if account_class == "II":

@@ -91,7 +91,11 @@ class EAccountMovement(Base):
     __tablename__ = "e_account_movements"
     __table_args__ = (
         CheckConstraint("direction IN ('in', 'out')", name="known_direction"),
-        CheckConstraint("kind IN ('top_up', 'withdrawal', 'transfer')", name="known_kind"),
+        CheckConstraint(
+            "kind IN ('top_up', 'withdrawal', 'transfer', 'loan_disbursement', 'loan_repayment',"
+            " 'loan_reversal')",
+            name="known_kind",
+        ),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_e_account_movements_window", "e_account_id", "business_date"),
     )

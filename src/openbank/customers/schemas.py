@@ -139,3 +139,14 @@ class Movement(BaseModel):
     business_date: date
     ledger_transfer_id: uuid.UUID
     created_at: datetime
+
+
+class CreditFacts(BaseModel):
+    """What lending may know of a customer to decide on a loan."""
+
+    customer_id: uuid.UUID
+    type: CustomerType
+    kyc_level: int
+    birth_date: date | None = Field(description="From the resident ID; None for enterprises")
+    region_code: str = Field(description="Administrative division code (GB/T 2260) of the ID")
+    customer_since: date

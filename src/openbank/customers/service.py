@@ -32,6 +32,7 @@ from openbank.customers.errors import (
     BalanceNotZero,
     CustomerExists,
     CustomerNotFound,
+    EAccountClassNotAllowed,
     EAccountClosed,
     EAccountFrozen,
     EAccountNotFound,
@@ -41,6 +42,7 @@ from openbank.customers.errors import (
 )
 from openbank.customers.schemas import (
     BoundCard,
+    CreditFacts,
     Customer,
     CustomerCreate,
     EAccount,
@@ -48,17 +50,27 @@ from openbank.customers.schemas import (
     EAccountTransferCreate,
     Movement,
 )
-from openbank.customers.vocabulary import AccountClass, Direction, EAccountStatus, MovementKind
+from openbank.customers.vocabulary import (
+    AccountClass,
+    Direction,
+    EAccountStatus,
+    LoanMovementKind,
+    MovementKind,
+)
 from openbank.ledger import service as ledger
 from openbank.ledger.schemas import Account, AccountCreate, Entry, TransferCreate
 
 __all__ = [
     "close_e_account",
+    "collect_loan_repayments",
     "create_customer",
+    "credit_facts",
+    "e_account_owner",
     "freeze_e_account",
     "get_customer",
     "get_e_account",
     "list_customers",
+    "loan_movement",
     "open_e_account",
     "statement",
     "top_up",
@@ -147,6 +159,23 @@ def get_customer(session: Session, customer_id: uuid.UUID) -> Customer:
     if row is None:
         raise CustomerNotFound(f"no customer {customer_id}")
     return _customer_out(row)
+
+
+def credit_facts(session: Session, customer_id: uuid.UUID) -> CreditFacts:
+    """The facts underwriting may use: type, KYC level, birth date and region from the ID
+    (GB 11643 digits 1-6 and 7-14; GB 32100 characters 3-8), and how long we have known them."""
+    row = session.get(models.Customer, customer_id)
+    if row is None:
+        raise CustomerNotFound(f"no customer {customer_id}")
+    person = row.id_type == "prc_resident_id"
+    return CreditFacts(
+        customer_id=row.id,
+        type=row.type,
+        kyc_level=row.kyc_level,
+        birth_date=identity.resident_id_birth_date(row.id_number) if person else None,
+        region_code=row.id_number[:6] if person else row.id_number[2:8],
+        customer_since=row.created_at.date(),
+    )
 
 
 def list_customers(
@@ -398,9 +427,12 @@ def _move(
     transaction commits, so a refused movement leaves nothing behind."""
     today = business_date(now, settings.tz)
     for leg in legs:
+        class_limits = limits.class_limits(leg.account_class, settings)
+        if not class_limits.windowed:
+            continue  # nothing to sum: class I has no windowed limits
         breach = limits.check_movement(
             leg.account_class,
-            limits.class_limits(leg.account_class, settings),
+            class_limits,
             _usage(session, leg.e_account_id, today),
             leg.direction,
             leg.counterparty_bound,
@@ -426,9 +458,8 @@ def _move(
         now,
     )
     # The balance cap is checked on the balance the ledger account has now, under the
-    # ledger's row lock, so money credited by any other path counts too. Ledger rows this
-    # session may have cached before the transfer are stale, hence the expiry.
-    session.expire_all()
+    # ledger's row lock (`get_account` reads it fresh), so money credited by any other path
+    # counts too.
     for leg in legs:
         class_limits = limits.class_limits(leg.account_class, settings)
         if leg.direction != "in" or class_limits.balance is None:
@@ -527,3 +558,122 @@ def transfer(
         spec.amount,
     )
     return out
+
+
+LOAN_CLASSES: frozenset[AccountClass] = frozenset({"I", "II"})
+
+
+def loan_movement(
+    session: Session,
+    e_account_id: uuid.UUID,
+    kind: LoanMovementKind,
+    loan_ledger_account_id: uuid.UUID,
+    amount: int,
+    now: datetime,
+    settings: Settings,
+) -> Movement:
+    """Loan money between an e-account and a loan's ledger account: a disbursement or a
+    reversed repayment in, a repayment out. Only class I and II e-accounts borrow (class III
+    is for small payments). The bank is the counterparty, so, like the bound card, it does not
+    count against class II non-bound limits."""
+    row = _lock(session, [e_account_id])[e_account_id]
+    if row.account_class not in LOAN_CLASSES:
+        raise EAccountClassNotAllowed(
+            f"e-account {e_account_id} is class {row.account_class}; loans use class I or II",
+            e_account_id=str(e_account_id),
+        )
+    wallet = row.ledger_account_id
+    direction: Direction = "out" if kind == "loan_repayment" else "in"
+    debit, credit = (
+        (loan_ledger_account_id, wallet) if direction == "in" else (wallet, loan_ledger_account_id)
+    )
+    (movement,) = _move(
+        session,
+        settings,
+        now,
+        kind,
+        [_Leg.of_active(row, direction, None)],
+        debit,
+        credit,
+        amount,
+    )
+    return movement
+
+
+def e_account_owner(session: Session, e_account_id: uuid.UUID) -> uuid.UUID:
+    """The customer who holds the e-account."""
+    return _find(session, e_account_id).customer_id
+
+
+@dataclass(frozen=True, slots=True)
+class LoanDebit:
+    """An auto-debit to make: up to `amount` from the e-account into a loan's ledger account."""
+
+    e_account_id: uuid.UUID
+    loan_ledger_account_id: uuid.UUID
+    amount: int
+
+
+def collect_loan_repayments(
+    session: Session, debits: Sequence[LoanDebit], now: datetime, settings: Settings
+) -> list[Movement | None]:
+    """Auto-debits of many loans at once (the end-of-day batch): each takes as much of its
+    amount as its e-account has available (several loans of one e-account drawing on it in
+    turn), and nothing from a frozen or closed e-account or a class III one. Three statements
+    and one ledger batch for any number of loans, all in the caller's transaction.
+
+    No class limit applies: loans are repaid only from class I and II e-accounts, the bank is
+    the counterparty, and class II limits count non-bound accounts only (see `loan_movement`)."""
+    rows = _lock(session, sorted({d.e_account_id for d in debits}))
+    wallets = {row.ledger_account_id: row for row in rows.values()}
+    available = {
+        wallets[a.id].id: a.credits_posted - a.debits_posted - a.debits_pending
+        for a in ledger.get_accounts(session, list(wallets))
+    }
+    takes: list[int] = []
+    for debit in debits:
+        row = rows[debit.e_account_id]
+        usable = row.status == "active" and row.account_class in LOAN_CLASSES
+        take = min(debit.amount, available[row.id]) if usable else 0
+        available[row.id] -= take
+        takes.append(take)
+    commands = [
+        ledger.transfer_command(
+            TransferCreate(
+                debit_account_id=rows[debit.e_account_id].ledger_account_id,
+                credit_account_id=debit.loan_ledger_account_id,
+                amount=take,
+                currency=CURRENCY,
+                code="e_account_loan_repayment",
+                metadata={"kind": "loan_repayment", "e_account_out": str(debit.e_account_id)},
+            )
+        )
+        for debit, take in zip(debits, takes, strict=True)
+        if take
+    ]
+    outcomes = iter(ledger.execute(session, commands, now))
+    today = business_date(now, settings.tz)
+    movements: list[Movement | None] = []
+    for debit, take in zip(debits, takes, strict=True):
+        if not take:
+            movements.append(None)
+            continue
+        moved = ledger.single_transfer(next(outcomes))
+        movements.append(
+            Movement(
+                id=new_id(),
+                e_account_id=debit.e_account_id,
+                kind="loan_repayment",
+                direction="out",
+                counterparty_bound=True,
+                counterparty_e_account_id=None,
+                amount=take,
+                currency=CURRENCY,
+                business_date=today,
+                ledger_transfer_id=moved.id,
+                created_at=now,
+            )
+        )
+    session.add_all(models.EAccountMovement(**m.model_dump()) for m in movements if m)
+    session.flush()
+    return movements

@@ -9,4 +9,7 @@ IdType = Literal["prc_resident_id", "unified_social_credit_code"]
 AccountClass = Literal["I", "II", "III"]
 EAccountStatus = Literal["active", "frozen", "closed"]
 Direction = Literal["in", "out"]
-MovementKind = Literal["top_up", "withdrawal", "transfer"]
+MovementKind = Literal[
+    "top_up", "withdrawal", "transfer", "loan_disbursement", "loan_repayment", "loan_reversal"
+]
+LoanMovementKind = Literal["loan_disbursement", "loan_repayment", "loan_reversal"]

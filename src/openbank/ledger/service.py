@@ -43,6 +43,9 @@ from openbank.ledger.schemas import (
 )
 from openbank.ledger.writer import LedgerWriter
 
+# Other contexts batch commands of their own (lending's true-ups): the command type is public.
+Command = TransferCommand
+
 
 def _driver(session: Session) -> psycopg.Connection[Any]:
     """The psycopg connection under the session's current transaction."""
@@ -76,35 +79,48 @@ def _account_out(row: LedgerAccount) -> Account:
 
 
 def create_account(session: Session, spec: AccountCreate, now: datetime) -> Account:
-    flags = set(spec.flags)
-    if len(flags) > 1:
-        raise errors.ConflictingFlags()
-    account_id = spec.id or new_id()
-    values = {
-        "id": account_id,
-        "currency": spec.currency,
-        "code": spec.code,
-        "debits_must_not_exceed_credits": "debits_must_not_exceed_credits" in flags,
-        "credits_must_not_exceed_debits": "credits_must_not_exceed_debits" in flags,
-        "metadata_": spec.metadata,
-        "created_at": now,
-    }
-    session.execute(insert(LedgerAccount).values(**values).on_conflict_do_nothing())
-    row = session.get(LedgerAccount, account_id)
-    assert row is not None
-    existing = _account_out(row)
-    if (existing.currency, existing.code, set(existing.flags), existing.metadata) != (
-        spec.currency,
-        spec.code,
-        flags,
-        spec.metadata,
-    ):
-        raise errors.AccountExistsWithDifferentFields()
-    return existing
+    (account,) = create_accounts(session, [spec], now)
+    return account
+
+
+def create_accounts(
+    session: Session, specs: Sequence[AccountCreate], now: datetime
+) -> list[Account]:
+    """Accounts by one insert and one read. Creating an account that exists with the same
+    fields returns it (a retry); with other fields it is refused."""
+    ids = [spec.id or new_id() for spec in specs]
+    values: list[dict[str, Any]] = []
+    for spec, account_id in zip(specs, ids, strict=True):
+        flags = set(spec.flags)
+        if len(flags) > 1:
+            raise errors.ConflictingFlags()
+        values.append(
+            {
+                "id": account_id,
+                "currency": spec.currency,
+                "code": spec.code,
+                "debits_must_not_exceed_credits": "debits_must_not_exceed_credits" in flags,
+                "credits_must_not_exceed_debits": "credits_must_not_exceed_debits" in flags,
+                "metadata_": spec.metadata,
+                "created_at": now,
+            }
+        )
+    session.execute(insert(LedgerAccount).values(values).on_conflict_do_nothing())
+    accounts = get_accounts(session, ids)
+    for spec, account in zip(specs, accounts, strict=True):
+        if (account.currency, account.code, set(account.flags), account.metadata) != (
+            spec.currency,
+            spec.code,
+            set(spec.flags),
+            spec.metadata,
+        ):
+            raise errors.AccountExistsWithDifferentFields()
+    return accounts
 
 
 def get_account(session: Session, account_id: uuid.UUID) -> Account:
-    row = session.get(LedgerAccount, account_id)
+    """The account as the database holds it now (never a copy the session cached earlier)."""
+    row = session.get(LedgerAccount, account_id, populate_existing=True)
     if row is None:
         raise errors.AccountNotFound(f"no ledger account {account_id}")
     return _account_out(row)
@@ -113,7 +129,9 @@ def get_account(session: Session, account_id: uuid.UUID) -> Account:
 def get_accounts(session: Session, account_ids: Sequence[uuid.UUID]) -> list[Account]:
     """Many accounts read by one statement, so all balances come from one snapshot."""
     rows = session.execute(
-        select(LedgerAccount).where(LedgerAccount.id.in_(list(account_ids)))
+        select(LedgerAccount)
+        .where(LedgerAccount.id.in_(list(account_ids)))
+        .execution_options(populate_existing=True)
     ).scalars()
     by_id = {row.id: _account_out(row) for row in rows}
     missing = [str(i) for i in account_ids if i not in by_id]
