@@ -19,6 +19,7 @@ from openbank.customers.api import router as customers_router
 from openbank.ledger import service as ledger
 from openbank.ledger.api import router as ledger_router
 from openbank.ledger.writer import LedgerWriter
+from openbank.lending.api import router as lending_router
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_middleware(RequestIdMiddleware)
     app.include_router(ledger_router)
     app.include_router(customers_router)
+    app.include_router(lending_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from openbank.core.settings import get_settings
+from openbank.credit.cli import credit_app
+from openbank.lending.calculator import loan_app
 
 if TYPE_CHECKING:
     from openbank.core.database import Database
@@ -26,6 +30,15 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Ledger maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(
+    loan_app,
+    name="loan",
+    help="Loans: the schedule calculator, the product library, the end-of-day batch and the"
+    " trial balance.",
+)
+app.add_typer(credit_app, name="credit")
+products_app = typer.Typer(help="The loan product library.", no_args_is_help=True)
+loan_app.add_typer(products_app, name="products")
 
 console = Console()
 err = Console(stderr=True)
@@ -201,3 +214,199 @@ def ledger_expire(as_json: JsonFlag = False) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+# -- lending --------------------------------------------------------------------------------
+
+
+def _product_documents(file: Path) -> list[Any]:
+    """Products from a YAML or JSON file: a list, or a mapping with a `products` list."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))  # JSON is YAML too
+    except (OSError, yaml.YAMLError) as exc:
+        err.print(f"cannot read {file}: {exc}")
+        raise typer.Exit(2) from None
+    documents = loaded.get("products") if isinstance(loaded, dict) else loaded
+    if not isinstance(documents, list):
+        err.print(f"{file}: expected a list of products or a mapping with a `products` list")
+        raise typer.Exit(2)
+    return documents
+
+
+@products_app.command("import")
+def products_import(
+    file: Annotated[
+        Path | None, typer.Argument(help="YAML or JSON file of products.", show_default=False)
+    ] = None,
+    library: Annotated[
+        bool, typer.Option("--library", help="Import the sample library shipped with openbank.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate every product of a file, then import them all (new ones created, changed ones
+    given a new version), or none: each problem is listed with the product and field."""
+    from openbank.core.clock import get_clock
+    from openbank.core.database import unit_of_work
+    from openbank.core.errors import DomainError
+    from openbank.core.migrate import upgrade
+    from openbank.lending import service as lending
+
+    if (file is None) == (not library):
+        err.print("give a FILE or --library (one of them)")
+        raise typer.Exit(2)
+    documents = _product_documents(file or lending.SAMPLE_LIBRARY)
+    database = _database()
+    upgrade(database.engine)
+    settings = get_settings()
+    try:
+        report = unit_of_work(
+            database, lambda s: lending.import_products(s, documents, get_clock().now(), settings)
+        )
+    except DomainError as exc:
+        if as_json:
+            print(json.dumps(exc.problem(), ensure_ascii=False, indent=2))
+        else:
+            err.print(f"[red]{exc.detail}[/red]")
+            for problem in exc.extra.get("problems", []):
+                for message in problem["errors"]:
+                    err.print(f"  product {problem['index']} ({problem['code']}): {message}")
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return
+    console.print(
+        f"created {len(report.created)}, updated {len(report.updated)},"
+        f" unchanged {len(report.unchanged)}"
+    )
+
+
+@products_app.command("list")
+def products_list(as_json: JsonFlag = False) -> None:
+    """The products on offer, with their amount range, terms and price."""
+    from openbank.core.database import unit_of_work
+    from openbank.lending import service as lending
+
+    database = _database()
+    products = unit_of_work(database, lending.list_products)
+    database.dispose()
+    if as_json:
+        print(json.dumps([p.model_dump(mode="json") for p in products], ensure_ascii=False))
+        return
+    table = Table("code", "institution", "type", "amount (yuan)", "terms (months)", "rate")
+    for product in products:
+        spec = product.spec
+        pricing = spec.pricing
+        rate = (
+            f"{pricing.annual_rate:.2%}"
+            if pricing.annual_rate is not None
+            else " / ".join(f"{g} {r:.2%}" for g, r in (pricing.rates_by_grade or {}).items())
+        )
+        table.add_row(
+            spec.code,
+            spec.institution,
+            spec.type,
+            f"{spec.amount_min // 100:,}-{spec.amount_max // 100:,}",
+            ",".join(str(t) for t in spec.terms_months),
+            rate,
+        )
+    console.print(table)
+
+
+@loan_app.command("eod")
+def loan_end_of_day(
+    business_date: Annotated[
+        str | None,
+        typer.Option("--date", help="Business date (YYYY-MM-DD); default: today in bank time."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the end-of-day batch: accrue interest and penalty, auto-debit what is due, mark
+    overdue loans and their buckets. Running it twice for a date changes nothing."""
+    from openbank.core.clock import business_date as to_business_date
+    from openbank.core.clock import get_clock
+    from openbank.core.database import unit_of_work
+    from openbank.core.errors import DomainError
+    from openbank.lending import service as lending
+
+    clock = get_clock()
+    settings = get_settings()
+    try:
+        day = (
+            date.fromisoformat(business_date)
+            if business_date
+            else to_business_date(clock.now(), settings.tz)
+        )
+    except ValueError:
+        err.print(f"--date {business_date!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None
+    database = _database()
+
+    def work(fn: Any) -> Any:
+        return unit_of_work(database, fn)
+
+    try:
+        if as_json or not sys.stdout.isatty():
+            report = lending.end_of_day(work, day, clock.now, settings)
+        else:
+            total = unit_of_work(database, lending.count_open_contracts)
+            with Progress(
+                TextColumn(f"end of day {day}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("loans", total=total)
+                report = lending.end_of_day(
+                    work, day, clock.now, settings, on_progress=lambda n: progress.advance(task, n)
+                )
+    except DomainError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        database.dispose()
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return
+    console.print(
+        f"{report.business_date} (run {report.run}): {report.contracts} loans,"
+        f" {report.transfers} ledger transfers, {report.auto_debits} auto-debits"
+        f" ({report.auto_debited_amount / 100:,.2f} yuan), {report.seconds:.1f} s"
+    )
+    console.print(
+        "open loans by bucket: " + ", ".join(f"{k} {v}" for k, v in report.overdue.items())
+    )
+
+
+@loan_app.command("trial-balance")
+def loan_trial_balance(as_json: JsonFlag = False) -> None:
+    """Every lending ledger account, per product, against what the contracts say it should
+    hold. Exits 1 on any difference."""
+    from openbank.core.clock import get_clock
+    from openbank.core.database import unit_of_work
+    from openbank.lending import service as lending
+
+    database = _database()
+    settings = get_settings()
+    report = unit_of_work(database, lambda s: lending.trial_balance(s, get_clock().now(), settings))
+    database.dispose()
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        table = Table("product", "account", "ledger", "contracts", "difference")
+        for line in report.lines:
+            table.add_row(
+                line.product_code,
+                line.account,
+                f"{line.ledger_balance / 100:,.2f}",
+                f"{line.contracts_balance / 100:,.2f}",
+                f"[red]{line.difference / 100:,.2f}[/red]" if line.difference else "0.00",
+            )
+        console.print(table)
+        console.print("[green]balanced[/green]" if report.balanced else "[red]NOT balanced[/red]")
+    if not report.balanced:
+        raise typer.Exit(1)

@@ -39,6 +39,7 @@ class DemoResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     verify_ok: bool = False
     verify_entries: int = 0
+    loan: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class DemoResult:
                 for name, a in self.e_accounts.items()
             },
             "steps": self.steps,
+            "loan": self.loan,
             "ledger_verify": {"ok": self.verify_ok, "entries": self.verify_entries},
         }
 
@@ -192,10 +194,12 @@ def run_demo(db: Database, clock: Clock, console: Console, *, quiet: bool = Fals
     if not quiet:
         console.print(statement)
 
+    result.loan = _borrow(db, clock, console, zhang, quiet=quiet)
+
     report = ledger.verify(db)
     result.verify_ok, result.verify_entries = report.ok, report.entries
     say(
-        f"\n[bold]5. Ledger verification[/bold]: {report.entries:,} journal entries over"
+        f"\n[bold]6. Ledger verification[/bold]: {report.entries:,} journal entries over"
         f" {report.accounts:,} accounts; "
         + (
             "[green]hash chains intact, debits equal credits[/green]"
@@ -213,8 +217,130 @@ def run_demo(db: Database, clock: Clock, console: Console, *, quiet: bool = Fals
             f"Look at 李四:        curl localhost:8000/v1/e-accounts/{li.id} "
             "-H 'Authorization: Bearer dev-admin-token'\n"
             "Check the ledger:   openbank ledger verify\n"
-            "Read more:          README.md, docs/ledger.md, docs/benchmarks.md",
+            "Price a loan:       openbank loan schedule --principal 200000 --annual-rate 0.05"
+            " --months 36 --method equal-installment\n"
+            "Close the day:      openbank loan eod; openbank loan trial-balance\n"
+            "Read more:          README.md, docs/lending.md, docs/credit.md, docs/benchmarks.md",
             title="What to try next",
         )
     )
     return result
+
+
+# Declared characteristics of the reference scorecard (German credit) for the sample borrower.
+DEMO_CREDIT_PROFILE: dict[str, str | float | None] = {
+    "status_of_existing_checking_account": "no checking account",
+    "credit_history": "critical account/ other credits existing (not at this bank)",
+    "savings_account_and_bonds": "... >= 1000 DM",
+    "property": "real estate",
+    "housing": "own",
+}
+
+
+def _borrow(
+    db: Database, clock: Clock, console: Console, borrower: EAccount, *, quiet: bool
+) -> dict[str, Any]:
+    """张三 borrows 20,000 yuan over 12 months: decision, offer, payout, a repayment, and the
+    lending trial balance."""
+    import yaml
+
+    from openbank.lending import service as lending
+    from openbank.lending.schemas import (
+        ApplicationCreate,
+        DeclaredFinances,
+        FundingPartnerCreate,
+        OfferAccept,
+        RepaymentCreate,
+    )
+
+    settings = db.settings
+
+    def say(message: str | Table) -> None:
+        if not quiet:
+            console.print(message)
+
+    def seed_library(session: Any) -> None:
+        now = clock.now()
+        try:
+            lending.get_funding_partner(session, "hengxin-cf")
+        except DomainError:
+            lending.create_funding_partner(
+                session,
+                FundingPartnerCreate(
+                    code="hengxin-cf", name="恒信消费金融", outstanding_cap=10_000_000_000
+                ),
+                now,
+            )
+            lending.fund_partner(session, "hengxin-cf", 1_000_000_000, now)
+        documents = yaml.safe_load(lending.SAMPLE_LIBRARY.read_text(encoding="utf-8"))["products"]
+        lending.import_products(session, documents, now, settings)
+
+    say('\n[bold]5. 张三: "I want to borrow 20,000 over a year"[/bold]')
+    unit_of_work(db, seed_library)
+    customer_id = unit_of_work(db, lambda s: customers.get_e_account(s, borrower.id)).customer_id
+    request = ApplicationCreate(
+        customer_id=customer_id,
+        product_code="ob-consumer-flex",
+        amount=2_000_000,
+        term_months=12,
+        purpose="furniture",
+        declared=DeclaredFinances(monthly_income=2_500_000, credit_profile=DEMO_CREDIT_PROFILE),
+    )
+    application = unit_of_work(db, lambda s: lending.apply(s, request, clock.now(), settings))
+    say(
+        f"  decision [bold]{application.decision}[/bold]: score {application.score},"
+        f" grade {application.grade}"
+        + "".join(f"\n    {r.code}: {r.message}" for r in application.reasons)
+    )
+    outcome: dict[str, Any] = {
+        "application_id": str(application.id),
+        "decision": application.decision,
+        "score": application.score,
+        "grade": application.grade,
+    }
+    offer = application.offer
+    if application.decision != "approved" or offer is None:
+        return outcome
+    say(
+        f"  offer: {_yuan(offer.amount)} at {offer.annual_rate:.2%} a year, {offer.method};"
+        f" APR {offer.apr.nominal:.2%} nominal, {offer.apr.effective:.2%} effective"
+    )
+    contract = unit_of_work(
+        db,
+        lambda s: lending.accept_offer(
+            s, application.id, OfferAccept(e_account_id=borrower.id), clock.now(), settings
+        ),
+    )
+    schedule = Table(title="  the frozen schedule (first three of twelve)")
+    for column in ("period", "due", "payment", "principal", "interest"):
+        schedule.add_column(column)
+    for line in offer.schedule[:3]:
+        schedule.add_row(
+            str(line.period),
+            str(line.due_date),
+            _yuan(line.payment),
+            _yuan(line.principal),
+            _yuan(line.interest),
+        )
+    say(f"  accepted: {_yuan(offer.net_disbursed)} paid into 张三's e-account at once")
+    say(schedule)
+    first = offer.schedule[0]
+    contract = unit_of_work(
+        db,
+        lambda s: lending.repay(
+            s, contract.id, RepaymentCreate(amount=first.payment), clock.now(), settings
+        ),
+    )
+    balance = unit_of_work(db, lambda s: lending.trial_balance(s, clock.now(), settings))
+    say(
+        f"  张三 repays the first instalment early ({_yuan(first.payment)}); outstanding"
+        f" principal {_yuan(contract.outstanding_principal)}; lending trial balance: "
+        + ("[green]balanced[/green]" if balance.balanced else "[red]NOT balanced[/red]")
+    )
+    return {
+        **outcome,
+        "contract_id": str(contract.id),
+        "apr_nominal": str(offer.apr.nominal),
+        "outstanding_principal": contract.outstanding_principal,
+        "trial_balance_balanced": balance.balanced,
+    }
