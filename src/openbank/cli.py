@@ -380,6 +380,12 @@ def loan_end_of_day(
     console.print(
         "open loans by bucket: " + ", ".join(f"{k} {v}" for k, v in report.overdue.items())
     )
+    if report.skipped:
+        console.print(f"{report.skipped} loans already past {day} (repaid since) left as they are")
+    for contract_id in report.failed:
+        err.print(f"[red]loan {contract_id} could not be processed (see the log)[/red]")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @loan_app.command("trial-balance")

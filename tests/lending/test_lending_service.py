@@ -378,3 +378,92 @@ def test_auto_debit_takes_what_the_e_account_holds_and_the_rest_falls_overdue(
     loan = bank.contract(contract.id)
     assert (loan.status, loan.days_past_due) == ("overdue", 1)
     assert loan.overdue_amount > first.principal + first.interest - 30_000
+
+
+def test_a_purpose_bound_loan_is_paid_to_the_merchant_not_the_borrower(bank: Bank) -> None:
+    borrower = bank.customer()
+    e_account_id = bank.e_account(borrower)
+    dealer = bank.e_account(bank.customer("enterprise"))
+    request = bank.application(borrower, product="ob-car-purchase", amount=10_000_000, months=36)
+    application = bank.work(lambda s: lending.apply(s, request, bank.clock.now(), bank.settings))
+    assert application.decision == "approved", application.reasons
+    with pytest.raises(DomainError) as refused:  # a car loan is not paid to the borrower
+        bank.work(
+            lambda s: lending.accept_offer(
+                s,
+                application.id,
+                OfferAccept(e_account_id=e_account_id),
+                bank.clock.now(),
+                bank.settings,
+            )
+        )
+    assert refused.value.code == "payee_not_allowed"
+    spec = OfferAccept(e_account_id=e_account_id, payee_e_account_id=dealer)
+    contract = bank.work(
+        lambda s: lending.accept_offer(s, application.id, spec, bank.clock.now(), bank.settings)
+    )
+    assert bank.balance(dealer) == 10_000_000 - 100_000  # less the 1 % fee
+    assert bank.balance(e_account_id) == 0
+    assert contract.payee_e_account_id == dealer
+
+
+def test_an_offer_is_accepted_once(bank: Bank) -> None:
+    customer_id = bank.customer()
+    e_account_id = bank.e_account(customer_id)
+    request = bank.application(customer_id)
+    application = bank.work(lambda s: lending.apply(s, request, bank.clock.now(), bank.settings))
+    spec = OfferAccept(e_account_id=e_account_id)
+    bank.work(
+        lambda s: lending.accept_offer(s, application.id, spec, bank.clock.now(), bank.settings)
+    )
+    with pytest.raises(DomainError) as refused:
+        bank.work(
+            lambda s: lending.accept_offer(s, application.id, spec, bank.clock.now(), bank.settings)
+        )
+    assert refused.value.code == "offer_not_open"
+    assert bank.balance(e_account_id) == request.amount
+
+
+def test_a_referred_application_opens_its_offer_when_a_credit_officer_approves(
+    bank: Bank,
+) -> None:
+    request = bank.application(bank.customer(), profile=WEAK_PROFILE)
+    application = bank.work(lambda s: lending.apply(s, request, bank.clock.now(), bank.settings))
+    assert application.decision == "referred", application.reasons
+    approved = bank.work(
+        lambda s: lending.decide_referral(
+            s, application.id, True, "salary verified", bank.clock.now()
+        )
+    )
+    assert (approved.decision, approved.status) == ("approved", "offered")
+    assert approved.offer is not None
+
+
+def test_end_of_day_cannot_go_back_to_a_date_before_its_last_run(bank: Bank) -> None:
+    bank.borrow()
+    bank.advance(5)
+    bank.eod()
+    with pytest.raises(DomainError) as refused:
+        bank.eod(bank.today - timedelta(days=2))
+    assert refused.value.code == "end_of_day_out_of_order"
+
+
+def test_end_of_day_for_yesterday_leaves_a_loan_repaid_today_alone(bank: Bank) -> None:
+    contract, _ = bank.borrow(amount=1_200_000, months=12)
+    first = contract.instalments[0]
+    bank.advance_to(first.due_date + timedelta(days=1))
+    repay(bank, contract.id, bank.contract(contract.id).overdue_amount)  # a day late, by hand
+    report = bank.eod(first.due_date)  # yesterday's batch, run after midnight
+    assert (report.skipped, report.auto_debits) == (1, 0)
+    assert bank.contract(contract.id).instalments[0].status == "paid"
+
+
+def test_a_backdated_repayment_that_later_payments_already_cover_is_refused(bank: Bank) -> None:
+    contract, _ = bank.borrow(amount=1_200_000, months=12, auto_debit=False)
+    first = contract.instalments[0]
+    bank.advance_to(first.due_date + timedelta(days=3))
+    owed = bank.contract(contract.id).payable_now
+    repay(bank, contract.id, owed)  # everything due and the next instalment, today
+    with pytest.raises(DomainError) as refused:
+        repay(bank, contract.id, first.principal, effective_date=first.due_date)
+    assert refused.value.code == "repayment_exceeds_due"

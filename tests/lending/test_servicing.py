@@ -201,3 +201,48 @@ def test_random_repayment_histories_never_collect_more_than_is_owed() -> None:
         assert m.fee_collected <= m.fee_billed
         collected = m.principal_collected + m.interest_collected + m.penalty_collected
         assert collected + m.fee_collected + state.unallocated == m.money_in
+
+
+def test_prepaying_after_paying_the_next_instalment_early_keeps_what_was_paid() -> None:
+    early = FIRST.due_date - timedelta(days=5)
+    paid = event(1, early, FIRST.payment)
+    on = early + timedelta(days=2)
+    payoff = replay(CONTRACT, [paid], on).payoff_amount
+    state = replay(CONTRACT, [paid, event(2, on, payoff, kind="prepayment", mode="full")], on)
+    m = state.measures
+    assert state.status == "paid_off"
+    assert m.principal_collected == TERMS.principal
+    collected = m.principal_collected + m.interest_collected + m.fee_collected
+    assert collected + m.penalty_collected + state.unallocated == m.money_in
+    assert state.unallocated == 0
+
+
+def test_a_partial_prepayment_of_a_bullet_loan_leaves_one_payment_at_maturity() -> None:
+    terms = LoanTerms(
+        principal=1_000_000,
+        annual_rate=Decimal("0.05"),
+        periods=12,
+        method=RepaymentMethod.BULLET,
+        start=START,
+    )
+    contract = ContractTerms(
+        terms=terms, schedule=build_schedule(terms).instalments, penalty_rate=Decimal("0.075")
+    )
+    on = START + timedelta(days=45)
+    state = replay(
+        contract, [event(1, on, 400_000, kind="prepayment", mode="smaller_instalment")], on
+    )
+    later = [i for i in state.instalments if i.due_date > on]
+    assert len(later) == 1
+    assert later[0].due_date == contract.schedule[-1].due_date
+    assert state.outstanding_principal == later[0].principal < 1_000_000
+
+
+def test_rebuilt_instalments_are_numbered_after_the_prepayment() -> None:
+    on = FIRST.due_date + timedelta(days=1)
+    paid = event(1, FIRST.due_date, FIRST.payment)
+    state = replay(
+        CONTRACT, [paid, event(2, on, 500_000, kind="prepayment", mode="smaller_instalment")], on
+    )
+    periods = [i.period for i in state.instalments]
+    assert periods == sorted(set(periods))

@@ -71,6 +71,7 @@ __all__ = [
     "get_e_account",
     "list_customers",
     "loan_movement",
+    "lock_e_accounts",
     "open_e_account",
     "statement",
     "top_up",
@@ -598,6 +599,12 @@ def loan_movement(
         amount,
     )
     return movement
+
+
+def lock_e_accounts(session: Session, e_account_ids: Sequence[uuid.UUID]) -> None:
+    """Take the e-accounts' row locks now (in id order), for a caller that will move their
+    money after touching other ledger accounts: e-account locks come before ledger locks."""
+    _lock(session, e_account_ids)
 
 
 def e_account_owner(session: Session, e_account_id: uuid.UUID) -> uuid.UUID:

@@ -88,6 +88,8 @@ def create_accounts(
 ) -> list[Account]:
     """Accounts by one insert and one read. Creating an account that exists with the same
     fields returns it (a retry); with other fields it is refused."""
+    if not specs:
+        return []
     ids = [spec.id or new_id() for spec in specs]
     values: list[dict[str, Any]] = []
     for spec, account_id in zip(specs, ids, strict=True):

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 
-from openbank.core.clock import business_date
 from openbank.core.database import unit_of_work
 from openbank.core.http import (
     PROBLEM_RESPONSES,
@@ -395,8 +394,9 @@ def end_of_day(
     body: EndOfDayRequest, _: Operator, db: DatabaseDep, clock: ClockDep, settings: SettingsDep
 ) -> EndOfDayReport:
     """Accrual, auto-debit and overdue marking for a business date (default: today)."""
-    today = body.business_date or business_date(clock.now(), settings.tz)
-    return service.end_of_day(lambda work: unit_of_work(db, work), today, clock.now, settings)
+    return service.end_of_day(
+        lambda work: unit_of_work(db, work), body.business_date, clock.now, settings
+    )
 
 
 @router.get("/v1/lending/trial-balance", response_model=TrialBalance, tags=LOANS)

@@ -152,3 +152,20 @@ class WriteOffNotAllowed(LendingError):
 class InvalidImportFile(LendingError):
     code = "invalid_import_file"
     title = "The product file could not be read"
+
+
+class OfferStale(LendingError):
+    code = "offer_stale"
+    status = 409
+    title = "The product changed after the offer was made; apply again"
+
+
+class EAccountCannotRepay(LendingError):
+    code = "e_account_cannot_repay"
+    title = "Loans are repaid from an active class I or II e-account"
+
+
+class EndOfDayOutOfOrder(LendingError):
+    code = "end_of_day_out_of_order"
+    status = 409
+    title = "End of day has already run for a later date"

@@ -347,6 +347,8 @@ class PrepaymentCreate(Strict):
     def _amount_for_partial(self) -> Self:
         if self.mode != "full" and self.amount is None:
             raise ValueError("a partial prepayment needs an amount")
+        if self.mode == "full" and self.amount is not None:
+            raise ValueError("a full prepayment pays the payoff amount: omit amount")
         return self
 
 
@@ -378,6 +380,8 @@ class EndOfDayReport(BaseModel):
     auto_debits: int
     auto_debited_amount: int
     overdue: dict[str, int] = Field(description="Contracts per bucket after the batch")
+    skipped: int = Field(description="Loans already brought past this date by later events")
+    failed: list[uuid.UUID] = Field(description="Loans the batch could not process (logged)")
     seconds: float
 
 

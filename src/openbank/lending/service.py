@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -23,13 +23,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
+import structlog
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Numeric, func, select
+from sqlalchemy import cast as cast_sql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from openbank.core.clock import business_date
-from openbank.core.errors import InvalidCursor
+from openbank.core.errors import DomainError, InvalidCursor
 from openbank.core.ids import new_id
 from openbank.core.settings import Settings
 from openbank.credit import service as credit
@@ -78,6 +80,7 @@ from openbank.lending.servicing import (
     replay,
 )
 
+log = structlog.get_logger(__name__)
 SAMPLE_LIBRARY = Path(__file__).resolve().parent / "products" / "library.yaml"
 OFFER_VALIDITY = timedelta(days=7)
 WRITE_OFF_AFTER_DAYS = 90
@@ -117,9 +120,10 @@ def upsert_product(
     _check_joint(session, spec, settings)
     accounting.ensure_product_accounts(session, spec.code, spec.currency, now)
     body = spec.model_dump(mode="json")
-    row = session.get(models.LoanProduct, spec.code, with_for_update=True)
-    if row is None:
-        row = models.LoanProduct(
+    # Insert-or-nothing first, so two first publications of one code cannot collide.
+    created = session.execute(
+        insert(models.LoanProduct)
+        .values(
             code=spec.code,
             version=1,
             status="active",
@@ -129,7 +133,12 @@ def upsert_product(
             created_at=now,
             updated_at=now,
         )
-        session.add(row)
+        .on_conflict_do_nothing(index_elements=["code"])
+        .returning(models.LoanProduct.code)
+    ).first()
+    row = session.get(models.LoanProduct, spec.code, with_for_update=True, populate_existing=True)
+    assert row is not None
+    if created is not None:
         outcome = "created"
     elif row.spec == body and row.status == "active":
         outcome = "unchanged"
@@ -232,7 +241,12 @@ def _partner_outstanding(session: Session, partner_id: uuid.UUID) -> int:
     c = models.LoanContract
     total = session.execute(
         select(
-            func.coalesce(func.sum(c.partner_principal * c.outstanding_principal / c.principal), 0)
+            func.coalesce(
+                func.sum(
+                    cast_sql(c.partner_principal, Numeric) * c.outstanding_principal / c.principal
+                ),
+                0,
+            )
         ).where(c.partner_id == partner_id, c.status.in_(("active", "overdue")))
     ).scalar_one()
     return int(total)
@@ -260,11 +274,6 @@ def interbank_account_id(currency: str = "CNY") -> uuid.UUID:
 def create_funding_partner(
     session: Session, spec: FundingPartnerCreate, now: datetime
 ) -> FundingPartner:
-    exists = session.execute(
-        select(models.FundingPartner.id).where(models.FundingPartner.code == spec.code)
-    ).first()
-    if exists is not None:
-        raise errors.FundingPartnerExists(f"funding partner {spec.code} exists")
     partner_id = new_id()
     account = ledger.create_account(
         session,
@@ -276,17 +285,22 @@ def create_funding_partner(
         ),
         now,
     )
-    row = models.FundingPartner(
-        id=partner_id,
-        code=spec.code,
-        name=spec.name,
-        outstanding_cap=spec.outstanding_cap,
-        funding_ledger_account_id=account.id,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return _partner_out(session, row)
+    inserted = session.execute(
+        insert(models.FundingPartner)
+        .values(
+            id=partner_id,
+            code=spec.code,
+            name=spec.name,
+            outstanding_cap=spec.outstanding_cap,
+            funding_ledger_account_id=account.id,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["code"])
+        .returning(models.FundingPartner.id)
+    ).first()
+    if inserted is None:  # the caller's transaction rolls back the account made above
+        raise errors.FundingPartnerExists(f"funding partner {spec.code} exists")
+    return _partner_out(session, _partner_row(session, spec.code))
 
 
 def fund_partner(session: Session, code: str, amount: int, now: datetime) -> FundingPartner:
@@ -845,13 +859,25 @@ def accept_offer(
     if application.status != "offered" or application.offer is None:
         raise errors.OfferNotOpen(f"application {application_id} is {application.status}")
     if application.offer_expires_at is not None and now >= application.offer_expires_at:
-        application.status = "expired"
-        session.flush()
         raise errors.OfferExpired(f"the offer expired at {application.offer_expires_at}")
-    if customers.e_account_owner(session, spec.e_account_id) != application.customer_id:
-        raise errors.EAccountNotOwned(f"e-account {spec.e_account_id} is not the borrower's")
-    product = ProductSpec.model_validate(_product_row(session, application.product_code).spec)
+    product_row = _product_row(session, application.product_code)
+    if product_row.version != application.product_version:
+        raise errors.OfferStale(
+            f"product {product_row.code} is at version {product_row.version}; the offer was"
+            f" made on version {application.product_version}"
+        )
+    product = ProductSpec.model_validate(product_row.spec)
     payee = spec.payee_e_account_id
+    # E-account locks before any ledger lock, as every path that moves their money takes them.
+    customers.lock_e_accounts(session, [e for e in (spec.e_account_id, payee) if e is not None])
+    borrower_account = customers.get_e_account(session, spec.e_account_id)
+    if borrower_account.customer_id != application.customer_id:
+        raise errors.EAccountNotOwned(f"e-account {spec.e_account_id} is not the borrower's")
+    if borrower_account.status != "active" or borrower_account.account_class == "III":
+        raise errors.EAccountCannotRepay(
+            f"e-account {spec.e_account_id} is {borrower_account.status}, class"
+            f" {borrower_account.account_class}"
+        )
     if product.purpose_bound != (payee is not None):
         raise errors.PayeeNotAllowed(
             "a purpose-bound product pays a merchant's e-account: give payee_e_account_id"
@@ -1029,31 +1055,8 @@ def _open_loan(session: Session, contract_id: uuid.UUID) -> _Loan:
     return loan
 
 
-def _record(
-    session: Session,
-    loan: _Loan,
-    now: datetime,
-    *,
-    kind: str,
-    effective: date,
-    amount: int = 0,
-    mode: str | None = None,
-    reverses: uuid.UUID | None = None,
-    source: str = "customer",
-    transfer_id: uuid.UUID | None = None,
-) -> models.LoanEventRow:
+def _record(session: Session, loan: _Loan, event: models.LoanEventRow) -> models.LoanEventRow:
     """Add an event to the loan (flushed, so it has its sequence number)."""
-    event = _event_row(
-        loan,
-        now,
-        kind=kind,
-        effective=effective,
-        amount=amount,
-        mode=mode,
-        reverses=reverses,
-        source=source,
-        transfer_id=transfer_id,
-    )
     session.add(event)
     session.flush()
     loan.events.append(event)
@@ -1127,16 +1130,36 @@ def repay(
             f"at most {payable} fen is payable on {effective}; prepay to pay more",
             payable=payable,
         )
+    if effective < today:
+        # Payments recorded since may already cover what was due then: the backdated one must
+        # not leave money unallocated once everything is replayed.
+        tentative = LoanEvent(
+            id=new_id(),
+            seq=2**62,
+            kind="repayment",
+            effective_date=effective,
+            amount=spec.amount,
+        )
+        events = [*(_event(e) for e in loan.events), tentative]
+        if replay(loan.terms, events, today).unallocated > loan.state(today).unallocated:
+            raise errors.RepaymentExceedsDue(
+                f"with the payments recorded since, {spec.amount} fen on {effective} would pay"
+                " more than was due",
+                payable=payable,
+            )
     transfer_id = _collect(session, loan, spec.amount, now, settings)
     _record(
         session,
         loan,
-        now,
-        kind="repayment",
-        effective=effective,
-        amount=spec.amount,
-        source=source,
-        transfer_id=transfer_id,
+        _event_row(
+            loan,
+            now,
+            kind="repayment",
+            effective=effective,
+            amount=spec.amount,
+            source=source,
+            transfer_id=transfer_id,
+        ),
     )
     return _contract_out(session, loan, _refresh(session, loan, today, now))
 
@@ -1175,12 +1198,15 @@ def prepay(
     _record(
         session,
         loan,
-        now,
-        kind="prepayment",
-        effective=today,
-        amount=amount,
-        mode=mode,
-        transfer_id=transfer_id,
+        _event_row(
+            loan,
+            now,
+            kind="prepayment",
+            effective=today,
+            amount=amount,
+            mode=mode,
+            transfer_id=transfer_id,
+        ),
     )
     return _contract_out(session, loan, _refresh(session, loan, today, now))
 
@@ -1199,12 +1225,16 @@ def reverse(
         raise errors.EventNotReversible(f"event {event_id} is a {event.kind} or reversed already")
     if loan.row.status == "written_off":
         raise errors.LoanClosed(f"loan {contract_id} is written off")
+    refund_to = event.e_account_id or loan.row.e_account_id
+    customers.lock_e_accounts(session, [refund_to])  # before the true-up's ledger locks
     today = business_date(now, settings.tz)
-    _record(session, loan, now, kind="reversal", effective=today, reverses=event.id)
+    _record(
+        session, loan, _event_row(loan, now, kind="reversal", effective=today, reverses=event.id)
+    )
     state = _refresh(session, loan, today, now)
     movement = customers.loan_movement(
         session,
-        event.e_account_id or loan.row.e_account_id,
+        refund_to,
         "loan_reversal",
         loan.accounts["clearing"],
         event.amount,
@@ -1226,7 +1256,9 @@ def write_off(
         raise errors.WriteOffNotAllowed(
             f"loan {contract_id} is not {WRITE_OFF_AFTER_DAYS}+ days past due"
         )
-    _record(session, loan, now, kind="write_off", effective=today, source="operator")
+    _record(
+        session, loan, _event_row(loan, now, kind="write_off", effective=today, source="operator")
+    )
     return _contract_out(session, loan, _refresh(session, loan, today, now))
 
 
@@ -1296,6 +1328,14 @@ class ChunkResult:
     transfers: int = 0
     auto_debits: int = 0
     auto_debited: int = 0
+    skipped: int = 0
+
+    def add(self, other: ChunkResult) -> None:
+        self.contracts += other.contracts
+        self.transfers += other.transfers
+        self.auto_debits += other.auto_debits
+        self.auto_debited += other.auto_debited
+        self.skipped += other.skipped
 
 
 def end_of_day_chunk(
@@ -1309,7 +1349,14 @@ def end_of_day_chunk(
     """Accrue, auto-debit and mark overdue a slice of the book, in one transaction. The ledger
     true-ups of the whole slice go in one ledger batch."""
     result = ChunkResult()
-    loans = _load(session, contract_ids, lock=True)
+    loans = []
+    for loan in _load(session, contract_ids, lock=True):
+        # A loan already brought past this date (a repayment recorded since) stays as it is:
+        # replaying it to an earlier date would take back what it knows.
+        if loan.row.state_as_of > today or any(e.effective_date > today for e in loan.events):
+            result.skipped += 1
+        else:
+            loans.append(loan)
     states = {loan.row.id: loan.state(today) for loan in loans}
     _auto_debit(session, loans, states, today, now, settings, result)
     commands: list[Any] = []
@@ -1368,7 +1415,7 @@ def bucket_counts(session: Session) -> dict[str, int]:
 
 def end_of_day(
     db_work: Callable[[Callable[[Session], Any]], Any],
-    today: date,
+    today: date | None,
     clock_now: Callable[[], datetime],
     settings: Settings,
     *,
@@ -1377,27 +1424,29 @@ def end_of_day(
 ) -> EndOfDayReport:
     """The end-of-day batch over every open loan, a chunk per transaction (`db_work` runs a
     function in a unit of work). Idempotent: a second run for the same date with nothing new
-    posts nothing, takes nothing and changes no state."""
+    posts nothing, takes nothing and changes no state.
+
+    `today` defaults to the current business date; a date that has not begun, or one before
+    the last run's, is refused. A loan whose replay or ledger true-up is refused does not stop
+    the batch: its chunk is redone loan by loan and the loan is reported as failed."""
     started = clock_now()
+    today = today or business_date(started, settings.tz)
     if today > business_date(started, settings.tz):
         raise errors.InvalidEffectiveDate(
             f"{today} has not begun yet; the batch runs for past days"
         )
+    last = db_work(lambda s: s.execute(select(func.max(models.EndOfDayRun.business_date))).scalar())
+    if last is not None and today < last:
+        raise errors.EndOfDayOutOfOrder(f"end of day already ran for {last}, after {today}")
     total = ChunkResult()
+    failed: list[uuid.UUID] = []
     after: uuid.UUID | None = None
     while True:
         ids: list[uuid.UUID] = db_work(partial(open_contract_ids, after=after, limit=chunk_size))
         if not ids:
             break
-        chunk: ChunkResult = db_work(
-            partial(
-                end_of_day_chunk, contract_ids=ids, today=today, now=clock_now(), settings=settings
-            )
-        )
-        total.contracts += chunk.contracts
-        total.transfers += chunk.transfers
-        total.auto_debits += chunk.auto_debits
-        total.auto_debited += chunk.auto_debited
+        for chunk_ids in _chunks_or_single_loans(db_work, ids, today, clock_now, settings, failed):
+            total.add(chunk_ids)
         after = ids[-1]
         if on_progress is not None:
             on_progress(len(ids))
@@ -1412,8 +1461,47 @@ def end_of_day(
         auto_debits=total.auto_debits,
         auto_debited_amount=total.auto_debited,
         overdue=buckets,
+        skipped=total.skipped,
+        failed=failed,
         seconds=round((finished - started).total_seconds(), 3),
     )
+
+
+def _chunks_or_single_loans(
+    db_work: Callable[[Callable[[Session], Any]], Any],
+    ids: Sequence[uuid.UUID],
+    today: date,
+    clock_now: Callable[[], datetime],
+    settings: Settings,
+    failed: list[uuid.UUID],
+) -> Iterable[ChunkResult]:
+    """The chunk in one transaction; if anything in it is refused, each loan on its own."""
+
+    def run(contract_ids: Sequence[uuid.UUID]) -> ChunkResult:
+        return cast(
+            ChunkResult,
+            db_work(
+                partial(
+                    end_of_day_chunk,
+                    contract_ids=contract_ids,
+                    today=today,
+                    now=clock_now(),
+                    settings=settings,
+                )
+            ),
+        )
+
+    try:
+        yield run(ids)
+        return
+    except DomainError:
+        log.warning("lending.eod.chunk_refused", contracts=len(ids), business_date=str(today))
+    for contract_id in ids:
+        try:
+            yield run([contract_id])
+        except DomainError as refused:
+            log.error("lending.eod.loan_failed", contract_id=str(contract_id), code=refused.code)
+            failed.append(contract_id)
 
 
 def count_open_contracts(session: Session) -> int:

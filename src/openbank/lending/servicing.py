@@ -32,6 +32,7 @@ from openbank.lending.schedules import (
     LoanTerms,
     RepaymentMethod,
     build_schedule,
+    daily_rate,
 )
 
 EventKind = Literal["repayment", "prepayment", "reversal", "write_off"]
@@ -246,11 +247,13 @@ class _Replay:
         for row in self.rows:
             if row.due_date <= on:
                 amount = self._pay_row(row, amount)
-        current = self._next_row(on)
-        if current is None:
+        future = [r for r in self.rows if r.due_date > on]
+        if not future:
             self.unallocated += amount
             return
-        later = [r for r in self.rows if r.due_date > current.due_date]
+        # The current period closes today. Instalments paid early (in whole or in part) fold
+        # into it, so what was paid on them stays paid.
+        current = future[0]
         regular = Instalment(
             period=current.period,
             due_date=current.due_date,
@@ -260,19 +263,21 @@ class _Replay:
             fee=current.fee,
             remaining=0,
         )
-        remaining = current.outstanding("principal") + sum(
-            r.outstanding("principal") for r in later
-        )
-        # The current period ends today: the interest accrued so far, and no fee.
-        due_dates = [current.due_date, *(r.due_date for r in later)]
-        current.interest = max(self.accrued_interest(current, on), current.paid_interest)
-        current.fee = current.paid_fee
+        due_dates = [r.due_date for r in future]
+        paid_principal = sum(r.paid_principal for r in future)
+        paid_interest = sum(r.paid_interest for r in future)
+        paid_fee = sum(r.paid_fee for r in future)
+        remaining = sum(r.principal for r in future) - paid_principal
+        current.interest = max(self.accrued_interest(current, on), paid_interest)
+        current.fee = current.paid_fee = paid_fee
+        current.paid_interest = paid_interest
+        current.paid_principal = paid_principal
+        current.principal = paid_principal + remaining
         current.due_date = on
-        current.principal = current.paid_principal + remaining
+        self.rows = [r for r in self.rows if r.due_date <= on]
         self.unallocated += self._pay_row(current, amount)
         left = current.outstanding("principal")
         current.principal -= left
-        self.rows = [r for r in self.rows if r.due_date <= on]
         if left:
             self.rows.extend(self._reschedule(on, left, due_dates, regular, mode))
 
@@ -285,6 +290,21 @@ class _Replay:
         mode: PrepaymentMode,
     ) -> list[InstalmentState]:
         terms = self.contract.terms
+        if terms.method == RepaymentMethod.BULLET:
+            # One payment at maturity: interest on what is left, by the days to get there.
+            maturity = due_dates[-1]
+            days = (maturity - on).days
+            interest = _fen(principal * daily_rate(terms.annual_rate) * days)
+            return [
+                InstalmentState(
+                    period=regular.period + 1,
+                    start_date=on,
+                    due_date=maturity,
+                    principal=principal,
+                    interest=interest,
+                    fee=0,
+                )
+            ]
 
         def rebuilt(periods: int) -> tuple[Instalment, ...]:
             return build_schedule(
@@ -306,7 +326,7 @@ class _Replay:
         starts = [on, *(i.due_date for i in instalments[:-1])]
         return [
             InstalmentState(
-                period=regular.period + k,
+                period=regular.period + 1 + k,
                 start_date=start,
                 due_date=i.due_date,
                 principal=i.principal,
