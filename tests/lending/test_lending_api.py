@@ -159,3 +159,16 @@ def test_an_application_with_an_idempotency_key_is_recorded_once(
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] == again.json()["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_score_stability_compares_recent_application_scores_with_the_training_population(
+    client: TestClient, consumer_product: str
+) -> None:
+    for _ in range(3):
+        client.post("/v1/loan-applications", json=application(person(client)))
+    r = client.get("/v1/lending/score-stability", params={"days": 1})
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["applications"] >= 3
+    assert report["verdict"] in ("stable", "watch", "shift")
+    assert sum(band["count"] for band in report["bands"]) == report["applications"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from enum import Enum
 from typing import Annotated, Any
 
@@ -43,6 +43,7 @@ from openbank.lending.schemas import (
     ProductSpec,
     ProductType,
     RepaymentCreate,
+    ScoreStability,
     TrialBalance,
 )
 
@@ -397,6 +398,18 @@ def end_of_day(
     return service.end_of_day(
         lambda work: unit_of_work(db, work), body.business_date, clock.now, settings
     )
+
+
+@router.get("/v1/lending/score-stability", response_model=ScoreStability, tags=APPLICATIONS)
+def score_stability(
+    _: Operator,
+    db: DatabaseDep,
+    clock: ClockDep,
+    days: Annotated[int, Query(ge=1, le=3660, description="Applications of the last N days")] = 30,
+) -> ScoreStability:
+    """PSI of recent application scores against the scorecard's training population."""
+    since = clock.now() - timedelta(days=days)
+    return unit_of_work(db, lambda s: service.score_stability(s, since))
 
 
 @router.get("/v1/lending/trial-balance", response_model=TrialBalance, tags=LOANS)

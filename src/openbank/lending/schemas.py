@@ -396,3 +396,22 @@ class TrialBalanceLine(BaseModel):
 class TrialBalance(BaseModel):
     lines: list[TrialBalanceLine]
     balanced: bool
+
+
+class ScoreBandOut(BaseModel):
+    label: str
+    expected_share: float
+    actual_share: float
+    count: int
+
+
+class ScoreStability(BaseModel):
+    """How far the scores of recent applications have drifted from the scorecard's training
+    population (PSI: under 0.1 stable, 0.1 to 0.25 watch, above 0.25 shift)."""
+
+    model: str
+    since: datetime
+    applications: int
+    psi: float | None
+    verdict: Literal["stable", "watch", "shift"] | None
+    bands: list[ScoreBandOut]

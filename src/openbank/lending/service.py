@@ -69,6 +69,8 @@ from openbank.lending.schemas import (
     Reason,
     RepaymentCreate,
     ScheduleLine,
+    ScoreBandOut,
+    ScoreStability,
     TrialBalance,
     TrialBalanceLine,
 )
@@ -606,6 +608,48 @@ def decide_referral(
         row.decision, row.status = "declined", "declined"
     session.flush()
     return _application_out(row)
+
+
+def score_stability(session: Session, since: datetime) -> ScoreStability:
+    """PSI of the scores given to applications since `since` against the reference
+    scorecard's training scores: the monitor that says when the model needs retraining."""
+    scorecard = credit.reference_scorecard()
+    scores = [
+        score
+        for score in session.execute(
+            select(models.LoanApplication.score).where(
+                models.LoanApplication.created_at >= since,
+                models.LoanApplication.score.is_not(None),
+            )
+        ).scalars()
+        if score is not None
+    ]
+    if not scores:
+        return ScoreStability(
+            model=f"{scorecard.name} {scorecard.version}",
+            since=since,
+            applications=0,
+            psi=None,
+            verdict=None,
+            bands=[],
+        )
+    report = credit.score_psi(scorecard, scores)
+    return ScoreStability(
+        model=f"{scorecard.name} {scorecard.version}",
+        since=since,
+        applications=report.count,
+        psi=round(report.psi, 6),
+        verdict=report.verdict,
+        bands=[
+            ScoreBandOut(
+                label=b.label,
+                expected_share=b.expected_share,
+                actual_share=b.actual_share,
+                count=b.count,
+            )
+            for b in report.bins
+        ],
+    )
 
 
 # -- contracts ------------------------------------------------------------------------------
