@@ -467,3 +467,52 @@ def test_a_backdated_repayment_that_later_payments_already_cover_is_refused(bank
     with pytest.raises(DomainError) as refused:
         repay(bank, contract.id, first.principal, effective_date=first.due_date)
     assert refused.value.code == "repayment_exceeds_due"
+
+
+def test_concurrent_acceptances_never_take_a_partner_over_its_cap(bank: Bank) -> None:
+    bank.partner("race-cap", cap=600_000, funds=10_000_000)  # room for two 300,000 shares
+    bank.work(
+        lambda s: lending.upsert_product(
+            s,
+            lending.get_product(s, "hx-joint-consumer").spec.model_copy(
+                update={
+                    "code": "race-joint",
+                    "joint": JointFunding(partner_code="race-cap", partner_share=Decimal("0.3")),
+                }
+            ),
+            bank.clock.now(),
+            bank.settings,
+        )
+    )
+    offers = []
+    for _ in range(6):
+        customer_id = bank.customer()
+        e_account_id = bank.e_account(customer_id)
+        request = bank.application(customer_id, product="race-joint", amount=1_000_000)
+        application = bank.work(
+            partial(lending.apply, request=request, now=bank.clock.now(), settings=bank.settings)
+        )
+        offers.append((application.id, e_account_id))
+    outcomes: list[str] = []
+
+    def accept(application_id: uuid.UUID, e_account_id: uuid.UUID) -> None:
+        spec = OfferAccept(e_account_id=e_account_id)
+        try:
+            bank.work(
+                lambda s: lending.accept_offer(
+                    s, application_id, spec, bank.clock.now(), bank.settings
+                )
+            )
+            outcomes.append("accepted")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=accept, args=offer) for offer in offers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["accepted"] * 2 + ["partner_cap_exceeded"] * 4
+    partner = bank.work(lambda s: lending.get_funding_partner(s, "race-cap"))
+    assert partner.outstanding == 600_000
+    assert partner.available_funds == 10_000_000 - 600_000
