@@ -39,7 +39,7 @@ def openbank(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 def test_help_explains_every_command(cli_env: dict[str, str]) -> None:
     result = openbank(cli_env, "--help")
     assert result.returncode == 0
-    for command in ("serve", "demo", "db", "ledger"):
+    for command in ("serve", "demo", "db", "ledger", "loan", "credit"):
         assert command in result.stdout
 
 
@@ -59,6 +59,8 @@ def test_demo_moves_money_and_the_ledger_verifies(cli_env: dict[str, str]) -> No
     assert balances == {"张三": 4_700_000, "李四": 50_000, "王五": 150_000}
     refused = {s["code"] for s in report["steps"] if not s["ok"]}
     assert refused == {"limit_exceeded", "exceeds_credits"}
+    assert report["loan"]["decision"] == "approved"
+    assert report["loan"]["trial_balance_balanced"] is True
 
 
 def test_ledger_verify_json_reports_totals(cli_env: dict[str, str]) -> None:
@@ -69,3 +71,27 @@ def test_ledger_verify_json_reports_totals(cli_env: dict[str, str]) -> None:
     assert report["ok"] is True
     cny = report["currencies"]["CNY"]
     assert cny["debits_posted"] == cny["credits_posted"] > 0
+
+
+def test_loan_schedule_prints_the_pboc_example_apr(cli_env: dict[str, str]) -> None:
+    result = openbank(
+        cli_env,
+        *("loan", "schedule", "--principal", "100000", "--annual-rate", "0.06"),
+        *("--months", "12", "--method", "flat", "--fee", "1000", "--json"),
+    )
+    assert result.returncode == 0, result.stderr
+    apr = json.loads(result.stdout)["apr"]
+    assert round(apr["nominal"], 4) == 0.1280
+    assert round(apr["effective"], 4) == 0.1358
+
+
+def test_the_end_of_day_and_the_trial_balance_run_from_the_command_line(
+    cli_env: dict[str, str],
+) -> None:
+    openbank(cli_env, "demo", "--json")  # a loan to service
+    end_of_day = openbank(cli_env, "loan", "eod", "--json")
+    assert end_of_day.returncode == 0, end_of_day.stderr
+    assert json.loads(end_of_day.stdout)["contracts"] >= 1
+    balance = openbank(cli_env, "loan", "trial-balance", "--json")
+    assert balance.returncode == 0, balance.stderr
+    assert json.loads(balance.stdout)["balanced"] is True

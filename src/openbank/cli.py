@@ -212,10 +212,6 @@ def ledger_expire(as_json: JsonFlag = False) -> None:
         console.print(f"Released {total} expired pending transfer(s).")
 
 
-if __name__ == "__main__":
-    app()
-
-
 # -- lending --------------------------------------------------------------------------------
 
 
@@ -416,3 +412,7 @@ def loan_trial_balance(as_json: JsonFlag = False) -> None:
         console.print("[green]balanced[/green]" if report.balanced else "[red]NOT balanced[/red]")
     if not report.balanced:
         raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()
