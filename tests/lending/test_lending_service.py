@@ -516,3 +516,20 @@ def test_concurrent_acceptances_never_take_a_partner_over_its_cap(bank: Bank) ->
     partner = bank.work(lambda s: lending.get_funding_partner(s, "race-cap"))
     assert partner.outstanding == 600_000
     assert partner.available_funds == 10_000_000 - 600_000
+
+
+def test_a_product_with_grace_periods_asks_only_interest_at_first(bank: Bank) -> None:
+    bank.work(
+        lambda s: lending.upsert_product(
+            s,
+            lending.get_product(s, "ob-consumer-flex").spec.model_copy(
+                update={"code": "grace-consumer", "grace_periods": 2}
+            ),
+            bank.clock.now(),
+            bank.settings,
+        )
+    )
+    contract, _ = bank.borrow(amount=1_200_000, months=12, product="grace-consumer")
+    assert [i.principal for i in contract.instalments[:2]] == [0, 0]
+    assert all(i.principal > 0 for i in contract.instalments[2:])
+    assert sum(i.principal for i in contract.instalments) == 1_200_000

@@ -105,6 +105,9 @@ class ProductSpec(Strict):
     amount_max: PositiveAmount
     terms_months: list[Months] = Field(min_length=1, description="Terms offered, in months")
     period_months: Literal[1, 3, 6, 12] = 1
+    grace_periods: Annotated[int, Field(ge=0, le=60)] = Field(
+        0, description="First periods in which only interest is paid"
+    )
     repayment_methods: list[RepaymentMethod] = Field(min_length=1)
     pricing: Pricing
     eligibility: Eligibility = Field(default_factory=Eligibility)
@@ -121,6 +124,8 @@ class ProductSpec(Strict):
         for months in self.terms_months:
             if months % self.period_months:
                 raise ValueError(f"term {months} is not a whole number of periods")
+            if self.grace_periods >= months // self.period_months:
+                raise ValueError(f"term {months} is not longer than the grace periods")
         if len(set(self.repayment_methods)) != len(self.repayment_methods):
             raise ValueError("repayment_methods repeats a method")
         return self

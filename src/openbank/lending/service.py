@@ -374,6 +374,7 @@ def _offer(
             method=method,
             start=start,
             period_months=spec.period_months,
+            grace_periods=spec.grace_periods,
             upfront_fee=upfront_fee,
             periodic_fee=pricing.periodic_fee,
         )
@@ -974,7 +975,7 @@ def accept_offer(
         if offer.method != RepaymentMethod.BULLET
         else offer.term_months // product.period_months,
         period_months=product.period_months,
-        grace_periods=0,
+        grace_periods=product.grace_periods,
         start_date=today,
         first_due_date=add_months(today, product.period_months),
         upfront_fee=offer.upfront_fee,
