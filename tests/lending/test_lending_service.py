@@ -55,8 +55,11 @@ def test_a_weak_applicant_is_not_approved_and_is_told_why(bank: Bank) -> None:
     request = bank.application(customer_id, profile=WEAK_PROFILE)
     application = bank.work(lambda s: lending.apply(s, request, bank.clock.now(), bank.settings))
     assert application.decision in ("declined", "referred")
-    assert application.reasons
     assert all(reason.message for reason in application.reasons)
+    # Among the reasons: what held the score down, in words a customer can be told.
+    factors = [r for r in application.reasons if r.code.startswith("credit.")]
+    assert factors
+    assert "Checking account" in " ".join(r.message for r in factors)
 
 
 def test_a_blocked_customer_is_declined_with_a_reason(bank: Bank) -> None:

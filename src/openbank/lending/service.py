@@ -463,9 +463,19 @@ def _monthly(payment: int, period_months: int) -> int:
     return -(-payment // period_months)
 
 
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    product: models.LoanProduct
+    decision: str
+    reasons: list[Reason]
+    score: int
+    grade: str | None = None
+    offer: Offer | None = None
+
+
 def _decide(
     session: Session, request: ApplicationCreate, now: datetime, settings: Settings
-) -> dict[str, Any]:
+) -> _Decided:
     product_row = _product_row(session, request.product_code)
     if product_row.status != "active":
         raise errors.ProductRetired(f"loan product {request.product_code} is retired")
@@ -487,29 +497,28 @@ def _decide(
         blocked=session.get(models.BlockListEntry, request.customer_id) is not None,
     )
     age = underwriting.age_on(facts.birth_date, today) if facts.birth_date else None
-
-    scored = credit.score(credit.reference_scorecard(), _scorecard_applicant(request, age))
-    result: dict[str, Any] = {
-        "product": product_row,
-        "spec": spec,
-        "score": scored.score,
-        "grade": None,
-        "offer": None,
-    }
+    scorecard = credit.reference_scorecard()
+    scored = credit.score(scorecard, _scorecard_applicant(request, age))
+    # What held the score down, in the scorecard's words: told whenever the grade matters.
+    score_factors = [
+        Reason(code=code, message=f"Credit score factor: {credit.reason_label(scorecard, code)}")
+        for code in scored.reasons
+    ]
     reasons = underwriting.policy_reasons(spec, applicant, today)
     min_score = spec.eligibility.credit_score_min
     if min_score is not None and scored.score < min_score:
-        reasons.append(underwriting.reason("credit_score_below_minimum"))
+        reasons += [underwriting.reason("credit_score_below_minimum"), *score_factors]
     if reasons:
-        return {**result, "decision": "declined", "reasons": reasons}
+        return _Decided(product_row, "declined", reasons, scored.score)
     graded = underwriting.grade_outcome(spec, scored.score, request.amount)
-    result["grade"] = graded.grade
+    reasons = list(graded.reasons)
+    if graded.decision != "approved" or reasons:
+        reasons += score_factors
     if graded.decision == "declined" or graded.rate is None:
-        return {**result, "decision": "declined", "reasons": graded.reasons}
+        return _Decided(product_row, "declined", reasons, scored.score, graded.grade)
     offer, schedule = _offer(
         spec, graded.amount, request.term_months, method, graded.rate, today, settings
     )
-    reasons = list(graded.reasons)
     largest = max(i.payment for i in schedule.instalments[:-1] or schedule.instalments)
     dti = underwriting.debt_to_income_reason(
         applicant, _monthly(largest, spec.period_months), settings.lending_debt_to_income_cap
@@ -518,10 +527,8 @@ def _decide(
         reasons.append(underwriting.reason("apr_above_cap", f"{offer.apr.nominal:.2%}"))
     if dti is not None:
         reasons.append(dti)
-    if offer.apr.above_cap or dti is not None:
-        return {**result, "decision": "declined", "reasons": reasons, "offer": offer}
-    # Scorecard reason codes explain what held the score down, even on approval.
-    return {**result, "decision": graded.decision, "reasons": reasons, "offer": offer}
+    decision = "declined" if offer.apr.above_cap or dti is not None else graded.decision
+    return _Decided(product_row, decision, reasons, scored.score, graded.grade, offer)
 
 
 def quote(
@@ -533,22 +540,22 @@ def quote(
 
 
 def _application_row(
-    request: ApplicationCreate, decided: Mapping[str, Any], now: datetime
+    request: ApplicationCreate, decided: _Decided, now: datetime
 ) -> models.LoanApplication:
-    decision = decided["decision"]
-    offer: Offer | None = decided["offer"]
+    decision = decided.decision
+    offer = decided.offer
     status = {"approved": "offered", "declined": "declined", "referred": "referred"}[decision]
     return models.LoanApplication(
         id=new_id(),
         customer_id=request.customer_id,
         product_code=request.product_code,
-        product_version=decided["product"].version,
+        product_version=decided.product.version,
         request=request.model_dump(mode="json"),
         decision=decision,
         status=status,
-        reasons=[r.model_dump() for r in decided["reasons"]],
-        score=decided["score"],
-        grade=decided["grade"],
+        reasons=[r.model_dump() for r in decided.reasons],
+        score=decided.score,
+        grade=decided.grade,
         offer=offer.model_dump(mode="json") if offer is not None else None,
         offer_expires_at=now + OFFER_VALIDITY if status == "offered" else None,
         contract_id=None,
