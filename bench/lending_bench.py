@@ -5,7 +5,7 @@ application, beside the same run's pgbench TPC-B figure on the same PostgreSQL s
    database of its own on the server the benchmark uses.
 2. A book of `--loans` loans, every one made through the real service path (customer, class I
    e-account, application with its instant decision, acceptance and disbursement), by
-   `--threads` threads; ten loans per customer.
+   `--processes` processes; ten loans per customer.
 3. End of day, timed, three times: an ordinary day (accrual only), the first due date (accrual
    and an auto-debit of every loan: the heaviest day), and that day again (idempotent: it must
    post nothing).
@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +42,7 @@ from openbank.core.database import (
     embedded_server,
     unit_of_work,
 )
+from openbank.core.logging import configure_logging
 from openbank.core.migrate import upgrade
 from openbank.core.settings import Settings
 from openbank.customers import service as customers
@@ -81,10 +82,12 @@ def card(n: int) -> str:
     return payload + str((10 - total % 10) % 10)
 
 
-def make_loans(
-    db: Database, settings: Settings, clock: ShiftedClock, first: int, count: int
-) -> None:
-    """`count` customers' worth of loans (ten each), through the service."""
+def make_loans(settings: Settings, first: int, count: int) -> None:
+    """`count` customers' worth of loans (ten each), through the service, in a process of its
+    own (the work is Python-bound: threads would share one interpreter lock)."""
+    import_all_models()
+    db = Database(settings)
+    clock = ShiftedClock()
 
     def work(session: Session, n: int) -> None:
         now = clock.now()
@@ -131,6 +134,7 @@ def make_loans(
 
     for n in range(first, first + count):
         unit_of_work(db, lambda s, n=n: work(s, n))  # type: ignore[misc]
+    db.dispose()
 
 
 def timed(label: str, fn: Callable[[], T]) -> tuple[T, float]:
@@ -143,7 +147,7 @@ def timed(label: str, fn: Callable[[], T]) -> tuple[T, float]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else None)
     parser.add_argument("--loans", type=int, default=100_000, help="loans in the book")
-    parser.add_argument("--threads", type=int, default=4, help="threads making the book")
+    parser.add_argument("--processes", type=int, default=2, help="processes making the book")
     parser.add_argument("--quotes", type=int, default=1000, help="quotes timed")
     parser.add_argument("--scale", type=int, default=16, help="pgbench -s")
     parser.add_argument("--pgbench-seconds", type=int, default=20, help="pgbench -T")
@@ -157,10 +161,11 @@ def main() -> None:
     args = parse_args()
     import_all_models()
     home = Path(tempfile.gettempdir()) / "openbank-lending-bench"
+    configure_logging(Settings(home=home))  # log lines to stderr: stdout is the result
     server_url = args.database_url or str(embedded_server(Settings(home=home)).get_uri())
     pgbench = run_pgbench(server_url, args.scale, 16, args.pgbench_seconds, CpuMeter(), False)
     url = create_database(server_url, "lending_bench")
-    settings = Settings(database_url=url, home=home, db_pool_size=args.threads + 4)
+    settings = Settings(database_url=url, home=home)
     db = Database(settings)
     clock = ShiftedClock()
     try:
@@ -169,7 +174,7 @@ def main() -> None:
         own = [d for d in documents if d.get("joint") is None]
         unit_of_work(db, lambda s: lending.import_products(s, own, clock.now(), settings))
         customers_needed = max(args.loans // LOANS_PER_CUSTOMER, 1)
-        per_thread = -(-customers_needed // args.threads)
+        per_process = -(-customers_needed // args.processes)
         with Progress(
             TextColumn("making loans"),
             BarColumn(),
@@ -188,18 +193,16 @@ def main() -> None:
             watcher = threading.Thread(target=watch, daemon=True)
             watcher.start()
             started = time.monotonic()
-            with ThreadPoolExecutor(args.threads) as pool:
+            with ProcessPoolExecutor(args.processes) as pool:
                 futures = [
                     pool.submit(
                         make_loans,
-                        db,
                         settings,
-                        clock,
-                        t * per_thread,
-                        min(per_thread, customers_needed - t * per_thread),
+                        t * per_process,
+                        min(per_process, customers_needed - t * per_process),
                     )
-                    for t in range(args.threads)
-                    if t * per_thread < customers_needed
+                    for t in range(args.processes)
+                    if t * per_process < customers_needed
                 ]
                 for future in futures:
                     future.result()
