@@ -172,3 +172,29 @@ def test_score_stability_compares_recent_application_scores_with_the_training_po
     assert report["applications"] >= 3
     assert report["verdict"] in ("stable", "watch", "shift")
     assert sum(band["count"] for band in report["bands"]) == report["applications"]
+
+
+def test_a_retried_acceptance_and_repayment_move_money_once(
+    client: TestClient, consumer_product: str
+) -> None:
+    from tests.customers.helpers import balance, open_e_account
+
+    customer_id = person(client)
+    e_account_id = str(open_e_account(client, "I", customer_id)["id"])
+    offer = client.post("/v1/loan-applications", json=application(customer_id)).json()
+    assert offer["decision"] == "approved", offer["reasons"]
+    accept = {"e_account_id": e_account_id}
+    key = {"Idempotency-Key": f"accept-{offer['id']}"}
+    first = client.post(f"/v1/loan-applications/{offer['id']}/accept", json=accept, headers=key)
+    again = client.post(f"/v1/loan-applications/{offer['id']}/accept", json=accept, headers=key)
+    assert first.status_code == again.status_code == 201, first.text
+    assert first.json()["id"] == again.json()["id"]
+    assert balance(client, e_account_id) == 2_000_000
+    loan_id = first.json()["id"]
+    key = {"Idempotency-Key": f"repay-{loan_id}"}
+    for _ in range(2):
+        r = client.post(f"/v1/loans/{loan_id}/repayments", json={"amount": 10_000}, headers=key)
+        assert r.status_code == 200, r.text
+    events = client.get(f"/v1/loans/{loan_id}/events").json()
+    assert [e["amount"] for e in events] == [10_000]
+    assert balance(client, e_account_id) == 2_000_000 - 10_000
