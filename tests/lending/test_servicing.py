@@ -246,3 +246,15 @@ def test_rebuilt_instalments_are_numbered_after_the_prepayment() -> None:
     )
     periods = [i.period for i in state.instalments]
     assert periods == sorted(set(periods))
+
+
+def test_a_credit_balance_pays_the_next_instalment_on_its_due_date() -> None:
+    overpaid = FIRST.payment + SCHEDULE[1].payment + 50_000
+    early = event(1, FIRST.due_date, overpaid)
+    assert replay(CONTRACT, [early], FIRST.due_date).unallocated == 50_000
+    third_due = SCHEDULE[2].due_date
+    state = replay(CONTRACT, [early], third_due + timedelta(days=1))
+    third = state.instalments[2]
+    assert third.paid_principal + third.paid_interest + third.paid_fee == 50_000
+    assert state.unallocated == 0
+    assert third.penalty > 0  # the credit did not cover it all, so the rest is late

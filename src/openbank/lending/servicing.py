@@ -13,7 +13,8 @@ Conventions (those of PRC retail lending):
   to the fen only when shown or paid, so how often the state is computed changes nothing.
 - A repayment pays instalments oldest first; within one, in the configured allocation order
   (penalty → fee → interest → principal by default). Money beyond what is due may pay the next
-  instalment early; anything beyond that stays unallocated (a credit balance).
+  instalment early; anything beyond that is a credit balance, which pays later instalments on
+  the days they fall due.
 - Interest is earned (accrued) pro rata over each period's days and in full on its due date;
   interest collected in advance counts as earned when collected.
 """
@@ -203,6 +204,16 @@ class _Replay:
                 days = (until - max(self.accrued_to, row.due_date)).days
                 row.penalty_exact += base * self.penalty_daily * days
         self.accrued_to = until
+
+    def advance(self, until: date) -> None:
+        """Time passes to `until`: penalty accrues, and a credit balance (money received
+        beyond what was due) pays each instalment on the day it falls due."""
+        if self.unallocated and self.written_off_on is None:
+            for row in self.rows:
+                if self.accrued_to < row.due_date <= until:
+                    self.accrue_penalty(row.due_date)
+                    self.unallocated = self._pay_row(row, self.unallocated)
+        self.accrue_penalty(until)
 
     # -- money ----------------------------------------------------------------------------
 
@@ -465,12 +476,12 @@ def replay(contract: ContractTerms, events: Sequence[LoanEvent], as_of: date) ->
     for event in effective_events(events):
         if event.effective_date > as_of:
             break
-        loan.accrue_penalty(event.effective_date)
+        loan.advance(event.effective_date)
         if event.kind == "repayment":
             loan.repay(event.effective_date, event.amount)
         elif event.kind == "prepayment":
             loan.prepay(event.effective_date, event.amount, event.mode or "full")
         elif event.kind == "write_off":
             loan.write_off(event.effective_date)
-    loan.accrue_penalty(as_of)
+    loan.advance(as_of)
     return loan.state(as_of)
