@@ -536,3 +536,47 @@ def test_a_product_with_grace_periods_asks_only_interest_at_first(bank: Bank) ->
     assert [i.principal for i in contract.instalments[:2]] == [0, 0]
     assert all(i.principal > 0 for i in contract.instalments[2:])
     assert sum(i.principal for i in contract.instalments) == 1_200_000
+
+
+def test_a_reversal_the_partner_can_no_longer_fund_is_refused_in_lendings_words(
+    bank: Bank,
+) -> None:
+    bank.partner("thin", cap=10_000_000, funds=600_000)
+    bank.work(
+        lambda s: lending.upsert_product(
+            s,
+            lending.get_product(s, "hx-joint-consumer").spec.model_copy(
+                update={
+                    "code": "thin-joint",
+                    "joint": JointFunding(partner_code="thin", partner_share=Decimal("0.3")),
+                }
+            ),
+            bank.clock.now(),
+            bank.settings,
+        )
+    )
+    contract, _ = bank.borrow(amount=2_000_000, months=12, product="thin-joint")
+    bank.advance_to(contract.instalments[0].due_date)
+    bank.eod()  # the auto-debit pays the partner its share
+    returned = bank.work(lambda s: lending.get_funding_partner(s, "thin")).available_funds
+    bank.borrow(amount=int(returned / 0.3) // 100 * 100, months=12, product="thin-joint")
+    left = bank.work(lambda s: lending.get_funding_partner(s, "thin")).available_funds
+    assert left < returned
+    event = bank.work(lambda s: lending.list_events(s, contract.id))[-1]
+    with pytest.raises(DomainError) as refused:
+        bank.work(
+            lambda s: lending.reverse(s, contract.id, event.id, bank.clock.now(), bank.settings)
+        )
+    assert refused.value.code == "partner_funds_insufficient"
+
+
+def test_reversing_a_joint_loan_repayment_takes_the_partners_share_back(bank: Bank) -> None:
+    contract, _ = bank.borrow(amount=1_000_000, months=12, product="hx-joint-consumer")
+    before = bank.work(lambda s: lending.get_funding_partner(s, "hengxin-cf")).available_funds
+    bank.advance_to(contract.instalments[0].due_date)
+    bank.eod()
+    event = bank.work(lambda s: lending.list_events(s, contract.id))[-1]
+    bank.work(lambda s: lending.reverse(s, contract.id, event.id, bank.clock.now(), bank.settings))
+    after = bank.work(lambda s: lending.get_funding_partner(s, "hengxin-cf")).available_funds
+    assert after == before
+    assert bank.work(lambda s: lending.trial_balance(s, bank.clock.now(), bank.settings)).balanced

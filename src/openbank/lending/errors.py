@@ -169,3 +169,9 @@ class EndOfDayOutOfOrder(LendingError):
     code = "end_of_day_out_of_order"
     status = 409
     title = "End of day has already run for a later date"
+
+
+class PartnerFundsInsufficient(LendingError):
+    code = "partner_funds_insufficient"
+    status = 409
+    title = "The funding partner no longer holds what a reversal would take back"

@@ -1283,6 +1283,7 @@ def reverse(
     _record(
         session, loan, _event_row(loan, now, kind="reversal", effective=today, reverses=event.id)
     )
+    _check_partner_can_give_back(session, loan, today)
     state = _refresh(session, loan, today, now)
     movement = customers.loan_movement(
         session,
@@ -1296,6 +1297,32 @@ def reverse(
     loan.events[-1].ledger_transfer_id = movement.ledger_transfer_id
     session.flush()
     return _contract_out(session, loan, state)
+
+
+_PARTNER_RECEIPTS = ("partner_principal_returned", "partner_interest_share")
+
+
+def _check_partner_can_give_back(session: Session, loan: _Loan, today: date) -> None:
+    """A reversal on a joint loan takes back what the partner was paid from it; refuse it in
+    lending's words when the partner's funding account no longer holds that much."""
+    if loan.row.partner_id is None:
+        return
+    wanted = accounting.targets(loan.state(today).measures, _funding(loan.row))
+    give_back = sum(
+        max(loan.row.posted.get(measure, 0) - wanted[measure], 0) for measure in _PARTNER_RECEIPTS
+    )
+    if not give_back:
+        return
+    partner = session.get(models.FundingPartner, loan.row.partner_id)
+    assert partner is not None
+    funds = _partner_out(session, partner).available_funds
+    if funds < give_back:
+        raise errors.PartnerFundsInsufficient(
+            f"funding partner {partner.code} would give back {give_back} fen of this loan's"
+            f" repayments and holds {funds}",
+            give_back=give_back,
+            available=funds,
+        )
 
 
 def write_off(
