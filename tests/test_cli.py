@@ -95,3 +95,12 @@ def test_the_end_of_day_and_the_trial_balance_run_from_the_command_line(
     balance = openbank(cli_env, "loan", "trial-balance", "--json")
     assert balance.returncode == 0, balance.stderr
     assert json.loads(balance.stdout)["balanced"] is True
+
+
+def test_score_stability_reports_the_psi_of_recent_applications(cli_env: dict[str, str]) -> None:
+    openbank(cli_env, "demo", "--json")  # one scored application at least
+    result = openbank(cli_env, "loan", "score-stability", "--days", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["applications"] >= 1
+    assert report["verdict"] in ("stable", "watch", "shift")

@@ -414,5 +414,40 @@ def loan_trial_balance(as_json: JsonFlag = False) -> None:
         raise typer.Exit(1)
 
 
+@loan_app.command("score-stability")
+def loan_score_stability(
+    days: Annotated[int, typer.Option(min=1, help="Applications of the last N days.")] = 30,
+    as_json: JsonFlag = False,
+) -> None:
+    """How far recent application scores have drifted from the scorecard's training
+    population (PSI: under 0.1 stable, 0.1-0.25 watch, above 0.25 shift: retrain)."""
+    from datetime import timedelta
+
+    from openbank.core.clock import get_clock
+    from openbank.core.database import unit_of_work
+    from openbank.lending import service as lending
+
+    database = _database()
+    since = get_clock().now() - timedelta(days=days)
+    report = unit_of_work(database, lambda s: lending.score_stability(s, since))
+    database.dispose()
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return
+    if report.psi is None:
+        console.print(f"no scored applications in the last {days} days")
+        return
+    table = Table("score band", "training share", "recent share", "applications")
+    for band in report.bands:
+        table.add_row(
+            band.label, f"{band.expected_share:.1%}", f"{band.actual_share:.1%}", str(band.count)
+        )
+    console.print(table)
+    console.print(
+        f"{report.model}: PSI {report.psi:.4f} over {report.applications} applications"
+        f" — [bold]{report.verdict}[/bold]"
+    )
+
+
 if __name__ == "__main__":
     app()
