@@ -28,7 +28,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
@@ -170,7 +169,7 @@ def main() -> None:
     clock = ShiftedClock()
     try:
         upgrade(db.engine)
-        documents = yaml.safe_load(lending.SAMPLE_LIBRARY.read_text(encoding="utf-8"))["products"]
+        documents = lending.read_product_file(lending.SAMPLE_LIBRARY)
         own = [d for d in documents if d.get("joint") is None]
         unit_of_work(db, lambda s: lending.import_products(s, own, clock.now(), settings))
         customers_needed = max(args.loans // LOANS_PER_CUSTOMER, 1)

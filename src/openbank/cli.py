@@ -215,22 +215,6 @@ def ledger_expire(as_json: JsonFlag = False) -> None:
 # -- lending --------------------------------------------------------------------------------
 
 
-def _product_documents(file: Path) -> list[Any]:
-    """Products from a YAML or JSON file: a list, or a mapping with a `products` list."""
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))  # JSON is YAML too
-    except (OSError, yaml.YAMLError) as exc:
-        err.print(f"cannot read {file}: {exc}")
-        raise typer.Exit(2) from None
-    documents = loaded.get("products") if isinstance(loaded, dict) else loaded
-    if not isinstance(documents, list):
-        err.print(f"{file}: expected a list of products or a mapping with a `products` list")
-        raise typer.Exit(2)
-    return documents
-
-
 @products_app.command("import")
 def products_import(
     file: Annotated[
@@ -252,7 +236,11 @@ def products_import(
     if (file is None) == (not library):
         err.print("give a FILE or --library (one of them)")
         raise typer.Exit(2)
-    documents = _product_documents(file or lending.SAMPLE_LIBRARY)
+    try:
+        documents = lending.read_product_file(file or lending.SAMPLE_LIBRARY)
+    except DomainError as exc:
+        err.print(exc.detail)
+        raise typer.Exit(2) from None
     database = _database()
     upgrade(database.engine)
     settings = get_settings()

@@ -242,8 +242,6 @@ def _borrow(
 ) -> dict[str, Any]:
     """张三 borrows 20,000 yuan over 12 months: decision, offer, payout, a repayment, and the
     lending trial balance."""
-    import yaml
-
     from openbank.lending import service as lending
     from openbank.lending.schemas import (
         ApplicationCreate,
@@ -272,7 +270,7 @@ def _borrow(
                 now,
             )
             lending.fund_partner(session, "hengxin-cf", 1_000_000_000, now)
-        documents = yaml.safe_load(lending.SAMPLE_LIBRARY.read_text(encoding="utf-8"))["products"]
+        documents = lending.read_product_file(lending.SAMPLE_LIBRARY)
         lending.import_products(session, documents, now, settings)
 
     say('\n[bold]5. 张三: "I want to borrow 20,000 over a year"[/bold]')

@@ -35,7 +35,6 @@ from tests.customers.helpers import (
 )
 
 T = TypeVar("T")
-LIBRARY_FILE = lending.SAMPLE_LIBRARY
 
 # Characteristics of the reference (German credit) scorecard that mark a strong applicant.
 GOOD_PROFILE: dict[str, str | float | None] = {
@@ -90,10 +89,7 @@ class Bank:
             self.clock.advance(target - now)
 
     def import_library(self) -> None:
-        import yaml
-
-        with open(LIBRARY_FILE, encoding="utf-8") as handle:
-            documents = yaml.safe_load(handle)["products"]
+        documents = lending.read_product_file(lending.SAMPLE_LIBRARY)
         self.partner("hengxin-cf", cap=100_000_000, funds=50_000_000)
         self.work(lambda s: lending.import_products(s, documents, self.clock.now(), self.settings))
 

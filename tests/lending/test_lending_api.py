@@ -7,13 +7,12 @@ import copy
 from typing import Any
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
-from tests.lending.support import GOOD_PROFILE, LIBRARY_FILE, adult_resident_id
+from openbank.lending import service as lending
+from tests.lending.support import GOOD_PROFILE, adult_resident_id
 
-with open(LIBRARY_FILE, encoding="utf-8") as _handle:
-    LIBRARY: list[dict[str, Any]] = yaml.safe_load(_handle)["products"]
+LIBRARY: list[dict[str, Any]] = lending.read_product_file(lending.SAMPLE_LIBRARY)
 CONSUMER = next(p for p in LIBRARY if p["code"] == "ob-consumer-flex")
 
 
@@ -198,3 +197,13 @@ def test_a_retried_acceptance_and_repayment_move_money_once(
     events = client.get(f"/v1/loans/{loan_id}/events").json()
     assert [e["amount"] for e in events] == [10_000]
     assert balance(client, e_account_id) == 2_000_000 - 10_000
+
+
+def test_a_product_file_that_is_not_a_list_of_products_is_refused(tmp_path: Any) -> None:
+    from openbank.core.errors import DomainError
+
+    path = tmp_path / "products.yaml"
+    path.write_text("code: just-one-mapping\n", encoding="utf-8")
+    with pytest.raises(DomainError) as refused:
+        lending.read_product_file(path)
+    assert refused.value.code == "invalid_import_file"

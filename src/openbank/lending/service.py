@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import structlog
+import yaml
 from pydantic import ValidationError
 from sqlalchemy import Numeric, func, select
 from sqlalchemy import cast as cast_sql
@@ -161,6 +162,21 @@ def _validation_messages(exc: ValidationError) -> list[str]:
         f"{'.'.join(str(p) for p in error['loc']) or '(product)'}: {error['msg']}"
         for error in exc.errors()
     ]
+
+
+def read_product_file(path: Path) -> list[Any]:
+    """The product documents of a YAML or JSON file (JSON is YAML too): a list, or a mapping
+    with a `products` list. Validation is `import_products`'s."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise errors.InvalidImportFile(f"cannot read {path}: {exc}") from None
+    documents = loaded.get("products") if isinstance(loaded, dict) else loaded
+    if not isinstance(documents, list):
+        raise errors.InvalidImportFile(
+            f"{path}: expected a list of products or a mapping with a `products` list"
+        )
+    return documents
 
 
 def import_products(
