@@ -40,7 +40,7 @@ from openbank.customers import service as customers
 from openbank.ledger import service as ledger
 from openbank.ledger.schemas import AccountCreate, TransferCreate
 from openbank.lending import accounting, errors, models, underwriting
-from openbank.lending.apr import schedule_apr
+from openbank.lending.apr import Apr, schedule_apr
 from openbank.lending.schedules import (
     Instalment,
     LoanTerms,
@@ -379,7 +379,7 @@ def _offer(
     rate: Decimal,
     start: date,
     settings: Settings,
-) -> tuple[Offer, Schedule]:
+) -> tuple[Offer, Schedule, Apr]:
     pricing = spec.pricing
     upfront_fee = int(amount * pricing.upfront_fee_rate) + pricing.upfront_fee_fixed
     schedule = build_schedule(
@@ -416,7 +416,7 @@ def _offer(
             ScheduleLine.model_validate(i, from_attributes=True) for i in schedule.instalments
         ],
     )
-    return offer, schedule
+    return offer, schedule, apr
 
 
 def _check_request(spec: ProductSpec, request: ApplicationCreate) -> RepaymentMethod:
@@ -532,7 +532,7 @@ def _decide(
         reasons += score_factors
     if graded.decision == "declined" or graded.rate is None:
         return _Decided(product_row, "declined", reasons, scored.score, graded.grade)
-    offer, schedule = _offer(
+    offer, schedule, _apr = _offer(
         spec, graded.amount, request.term_months, method, graded.rate, today, settings
     )
     largest = max(i.payment for i in schedule.instalments[:-1] or schedule.instalments)
@@ -958,7 +958,7 @@ def accept_offer(
             raise errors.PayeeNotAllowed("the payee must be a merchant's (enterprise) e-account")
     offer = Offer.model_validate(application.offer)
     today = business_date(now, settings.tz)
-    offer, schedule = _offer(
+    offer, schedule, apr = _offer(
         product, offer.amount, offer.term_months, offer.method, offer.annual_rate, today, settings
     )
     if offer.apr.above_cap:
@@ -983,7 +983,6 @@ def accept_offer(
     )
     # The product's income accounts were made when the product was published.
     fee_income = accounting.product_account_id(product.code, "fee_income", product.currency)
-    apr = schedule_apr(schedule)
     row = models.LoanContract(
         id=contract_id,
         application_id=application.id,
@@ -994,9 +993,7 @@ def accept_offer(
         annual_rate=offer.annual_rate,
         penalty_rate=offer.annual_rate * settings.lending_penalty_rate_multiplier,
         method=str(offer.method),
-        periods=len(schedule.instalments)
-        if offer.method != RepaymentMethod.BULLET
-        else offer.term_months // product.period_months,
+        periods=schedule.terms.periods,
         period_months=product.period_months,
         grace_periods=product.grace_periods,
         start_date=today,
