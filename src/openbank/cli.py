@@ -376,13 +376,11 @@ def loan_end_of_day(
 def loan_trial_balance(as_json: JsonFlag = False) -> None:
     """Every lending ledger account, per product, against what the contracts say it should
     hold. Exits 1 on any difference."""
-    from openbank.core.clock import get_clock
     from openbank.core.database import unit_of_work
     from openbank.lending import service as lending
 
     database = _database()
-    settings = get_settings()
-    report = unit_of_work(database, lambda s: lending.trial_balance(s, get_clock().now(), settings))
+    report = unit_of_work(database, lending.trial_balance)
     database.dispose()
     if as_json:
         print(report.model_dump_json(indent=2))

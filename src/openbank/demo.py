@@ -329,7 +329,7 @@ def _borrow(
             s, contract.id, RepaymentCreate(amount=first.payment), clock.now(), settings
         ),
     )
-    balance = unit_of_work(db, lambda s: lending.trial_balance(s, clock.now(), settings))
+    balance = unit_of_work(db, lending.trial_balance)
     say(
         f"  张三 repays the first instalment early ({_yuan(first.payment)}); outstanding"
         f" principal {_yuan(contract.outstanding_principal)}; lending trial balance: "

@@ -207,3 +207,17 @@ def test_a_product_file_that_is_not_a_list_of_products_is_refused(tmp_path: Any)
     with pytest.raises(DomainError) as refused:
         lending.read_product_file(path)
     assert refused.value.code == "invalid_import_file"
+
+
+def test_a_referral_decision_needs_a_note_and_a_known_application(client: TestClient) -> None:
+    unknown = "/v1/loan-applications/0192f000-0000-7000-8000-000000000000/referral-decision"
+    assert_problem(
+        client.post(unknown, json={"approve": True, "note": ""}), 422, "validation_error"
+    )
+    r = client.post(unknown, json={"approve": True, "note": "income checked"})
+    assert_problem(r, 404, "loan_application_not_found")
+
+
+def test_end_of_day_for_a_day_that_has_not_begun_is_refused(client: TestClient) -> None:
+    r = client.post("/v1/lending/end-of-day", json={"business_date": "2999-01-01"})
+    assert_problem(r, 422, "invalid_effective_date")

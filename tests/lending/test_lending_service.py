@@ -112,7 +112,7 @@ def test_repaying_each_instalment_on_time_pays_the_loan_off_and_empties_its_rece
     assert paid.status == "paid_off"
     balances = bank.account_balances(paid)
     assert {balances[r] for r in ("principal", "interest", "penalty", "fee", "clearing")} == {0}
-    assert bank.work(lambda s: lending.trial_balance(s, bank.clock.now(), bank.settings)).balanced
+    assert bank.work(lending.trial_balance).balanced
 
 
 def test_end_of_day_auto_debits_what_is_due(bank: Bank) -> None:
@@ -270,7 +270,7 @@ def test_concurrent_repayments_never_collect_more_than_is_payable(bank: Bank) ->
     collected = sum(e.amount for e in bank.work(lambda s: lending.list_events(s, contract.id)))
     assert collected == 3 * (payable // 3)
     assert loan.payable_now == payable - collected
-    assert bank.work(lambda s: lending.trial_balance(s, bank.clock.now(), bank.settings)).balanced
+    assert bank.work(lending.trial_balance).balanced
 
 
 def test_a_written_off_joint_loan_shares_the_loss_with_the_partner(bank: Bank) -> None:
@@ -288,7 +288,7 @@ def test_a_written_off_joint_loan_shares_the_loss_with_the_partner(bank: Bank) -
     assert written_off.status == "written_off"
     assert balances["principal"] == balances["interest"] == balances["penalty"] == 0
     assert balances["partner_payable"] == 0  # the partner bore its 30 % of the principal
-    assert bank.work(lambda s: lending.trial_balance(s, bank.clock.now(), bank.settings)).balanced
+    assert bank.work(lending.trial_balance).balanced
 
 
 def test_a_random_history_keeps_the_ledger_equal_to_the_replayed_contracts(bank: Bank) -> None:
@@ -350,7 +350,7 @@ def test_a_random_history_keeps_the_ledger_equal_to_the_replayed_contracts(bank:
     assert kinds.count("reversal") >= 1
     assert kinds.count("prepayment") >= 1
     bank.eod()
-    assert bank.work(lambda s: lending.trial_balance(s, bank.clock.now(), bank.settings)).balanced
+    assert bank.work(lending.trial_balance).balanced
     assert ledger.verify(bank.db).ok
 
 
@@ -579,4 +579,4 @@ def test_reversing_a_joint_loan_repayment_takes_the_partners_share_back(bank: Ba
     bank.work(lambda s: lending.reverse(s, contract.id, event.id, bank.clock.now(), bank.settings))
     after = bank.work(lambda s: lending.get_funding_partner(s, "hengxin-cf")).available_funds
     assert after == before
-    assert bank.work(lambda s: lending.trial_balance(s, bank.clock.now(), bank.settings)).balanced
+    assert bank.work(lending.trial_balance).balanced

@@ -77,9 +77,9 @@ def product_account_id(product_code: str, role: str, currency: str) -> uuid.UUID
 
 def ensure_product_accounts(
     session: Session, product_code: str, currency: str, now: datetime
-) -> dict[str, uuid.UUID]:
+) -> None:
     """The product's income and loss accounts: fixed ids, created once by whoever comes first."""
-    accounts = ledger.create_accounts(
+    ledger.create_accounts(
         session,
         [
             AccountCreate(
@@ -92,7 +92,6 @@ def ensure_product_accounts(
         ],
         now,
     )
-    return {role: account.id for role, account in zip(PRODUCT_ACCOUNTS, accounts, strict=True)}
 
 
 def open_contract_accounts(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
-from pydantic import BaseModel
 
 from openbank.core.database import unit_of_work
 from openbank.core.http import (
@@ -32,6 +31,7 @@ from openbank.lending.schemas import (
     Contract,
     ContractPage,
     EndOfDayReport,
+    EndOfDayRequest,
     FundingPartner,
     FundingPartnerCreate,
     ImportReport,
@@ -42,6 +42,7 @@ from openbank.lending.schemas import (
     ProductList,
     ProductSpec,
     ProductType,
+    ReferralDecision,
     RepaymentCreate,
     ScoreStability,
     TrialBalance,
@@ -51,15 +52,6 @@ router = APIRouter(responses=PROBLEM_RESPONSES)
 PRODUCTS: list[str | Enum] = ["loan products"]
 APPLICATIONS: list[str | Enum] = ["loan applications"]
 LOANS: list[str | Enum] = ["loans"]
-
-
-class ReferralDecision(BaseModel):
-    approve: bool
-    note: Annotated[str, Body(min_length=1, max_length=500)]
-
-
-class EndOfDayRequest(BaseModel):
-    business_date: date | None = None
 
 
 # -- products -------------------------------------------------------------------------------
@@ -413,8 +405,6 @@ def score_stability(
 
 
 @router.get("/v1/lending/trial-balance", response_model=TrialBalance, tags=LOANS)
-def trial_balance(
-    _: Operator, db: DatabaseDep, clock: ClockDep, settings: SettingsDep
-) -> TrialBalance:
+def trial_balance(_: Operator, db: DatabaseDep) -> TrialBalance:
     """Per product, each lending ledger account against what the contracts say."""
-    return unit_of_work(db, lambda s: service.trial_balance(s, clock.now(), settings))
+    return unit_of_work(db, service.trial_balance)

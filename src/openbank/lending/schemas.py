@@ -369,12 +369,21 @@ class LoanEventOut(BaseModel):
     created_at: datetime
 
 
+class ReferralDecision(BaseModel):
+    approve: bool
+    note: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
 class BlockListCreate(Strict):
     customer_id: uuid.UUID
     reason: Text200
 
 
 # -- batch and reports ----------------------------------------------------------------------
+
+
+class EndOfDayRequest(BaseModel):
+    business_date: date | None = None
 
 
 class EndOfDayReport(BaseModel):

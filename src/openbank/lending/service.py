@@ -1618,7 +1618,7 @@ def _expected_balances(measures: Mapping[str, int]) -> dict[str, int]:
     return balances
 
 
-def trial_balance(session: Session, now: datetime, settings: Settings) -> TrialBalance:
+def trial_balance(session: Session) -> TrialBalance:
     """Per product, every lending ledger account's balance against what the contracts, each
     replayed to its last state date, say it should be."""
     ledger_side: dict[tuple[str, str], int] = defaultdict(int)
@@ -1652,9 +1652,8 @@ def trial_balance(session: Session, now: datetime, settings: Settings) -> TrialB
     # The product's income and loss accounts hold nothing but what its contracts put there.
     for product, currency in currencies.items():
         roles = accounting.PRODUCT_ACCOUNTS
-        ids_by_role = {r: accounting.product_account_id(product, r, currency) for r in roles}
-        for account in ledger.get_accounts(session, list(ids_by_role.values())):
-            role = next(r for r, i in ids_by_role.items() if i == account.id)
+        ids = [accounting.product_account_id(product, role, currency) for role in roles]
+        for role, account in zip(roles, ledger.get_accounts(session, ids), strict=True):
             ledger_side[(product, role)] = account.debits_posted - account.credits_posted
     lines = [
         TrialBalanceLine(
