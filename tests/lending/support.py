@@ -8,6 +8,7 @@ import random
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from openbank.lending.schemas import (
     Contract,
     DeclaredFinances,
     FundingPartnerCreate,
+    JointFunding,
     OfferAccept,
 )
 from tests.customers.helpers import (
@@ -92,6 +94,23 @@ class Bank:
         documents = lending.read_product_file(lending.SAMPLE_LIBRARY)
         self.partner("hengxin-cf", cap=100_000_000, funds=50_000_000)
         self.work(lambda s: lending.import_products(s, documents, self.clock.now(), self.settings))
+
+    def variant(self, of: str, code: str, **changes: Any) -> None:
+        """Publish a copy of product `of` under `code`, with some fields changed."""
+        now = self.clock.now()
+        self.work(
+            lambda s: lending.upsert_product(
+                s,
+                lending.get_product(s, of).spec.model_copy(update={"code": code, **changes}),
+                now,
+                self.settings,
+            )
+        )
+
+    def joint_variant(self, code: str, partner: str, share: str) -> None:
+        """The sample joint product, funded by another partner at another share."""
+        funding = JointFunding(partner_code=partner, partner_share=Decimal(share))
+        self.variant("hx-joint-consumer", code, joint=funding)
 
     def partner(self, code: str, cap: int, funds: int) -> None:
         now = self.clock.now()

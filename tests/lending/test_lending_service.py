@@ -7,7 +7,6 @@ import random
 import threading
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 from functools import partial
 
 import pytest
@@ -18,7 +17,6 @@ from openbank.ledger import service as ledger
 from openbank.lending import service as lending
 from openbank.lending.schemas import (
     BlockListCreate,
-    JointFunding,
     OfferAccept,
     PrepaymentCreate,
     RepaymentCreate,
@@ -227,19 +225,7 @@ def test_a_joint_loan_is_funded_and_repaid_by_share(bank: Bank) -> None:
 
 def test_a_funding_partner_cannot_go_over_its_cap(bank: Bank) -> None:
     bank.partner("tight-cap", cap=400_000, funds=10_000_000)
-    bank.work(
-        lambda s: lending.upsert_product(
-            s,
-            lending.get_product(s, "hx-joint-consumer").spec.model_copy(
-                update={
-                    "code": "tight-joint",
-                    "joint": JointFunding(partner_code="tight-cap", partner_share=Decimal("0.4")),
-                }
-            ),
-            bank.clock.now(),
-            bank.settings,
-        )
-    )
+    bank.joint_variant("tight-joint", "tight-cap", "0.4")
     bank.borrow(amount=1_000_000, months=12, product="tight-joint")  # 400,000 of the cap
     with pytest.raises(DomainError) as refused:
         bank.borrow(amount=100_000, months=12, product="tight-joint")
@@ -474,19 +460,7 @@ def test_a_backdated_repayment_that_later_payments_already_cover_is_refused(bank
 
 def test_concurrent_acceptances_never_take_a_partner_over_its_cap(bank: Bank) -> None:
     bank.partner("race-cap", cap=600_000, funds=10_000_000)  # room for two 300,000 shares
-    bank.work(
-        lambda s: lending.upsert_product(
-            s,
-            lending.get_product(s, "hx-joint-consumer").spec.model_copy(
-                update={
-                    "code": "race-joint",
-                    "joint": JointFunding(partner_code="race-cap", partner_share=Decimal("0.3")),
-                }
-            ),
-            bank.clock.now(),
-            bank.settings,
-        )
-    )
+    bank.joint_variant("race-joint", "race-cap", "0.3")
     offers = []
     for _ in range(6):
         customer_id = bank.customer()
@@ -522,16 +496,7 @@ def test_concurrent_acceptances_never_take_a_partner_over_its_cap(bank: Bank) ->
 
 
 def test_a_product_with_grace_periods_asks_only_interest_at_first(bank: Bank) -> None:
-    bank.work(
-        lambda s: lending.upsert_product(
-            s,
-            lending.get_product(s, "ob-consumer-flex").spec.model_copy(
-                update={"code": "grace-consumer", "grace_periods": 2}
-            ),
-            bank.clock.now(),
-            bank.settings,
-        )
-    )
+    bank.variant("ob-consumer-flex", "grace-consumer", grace_periods=2)
     contract, _ = bank.borrow(amount=1_200_000, months=12, product="grace-consumer")
     assert [i.principal for i in contract.instalments[:2]] == [0, 0]
     assert all(i.principal > 0 for i in contract.instalments[2:])
@@ -542,19 +507,7 @@ def test_a_reversal_the_partner_can_no_longer_fund_is_refused_in_lendings_words(
     bank: Bank,
 ) -> None:
     bank.partner("thin", cap=10_000_000, funds=600_000)
-    bank.work(
-        lambda s: lending.upsert_product(
-            s,
-            lending.get_product(s, "hx-joint-consumer").spec.model_copy(
-                update={
-                    "code": "thin-joint",
-                    "joint": JointFunding(partner_code="thin", partner_share=Decimal("0.3")),
-                }
-            ),
-            bank.clock.now(),
-            bank.settings,
-        )
-    )
+    bank.joint_variant("thin-joint", "thin", "0.3")
     contract, _ = bank.borrow(amount=2_000_000, months=12, product="thin-joint")
     bank.advance_to(contract.instalments[0].due_date)
     bank.eod()  # the auto-debit pays the partner its share
