@@ -12,7 +12,7 @@ from fastapi import FastAPI
 import openbank
 from openbank.core.clock import Clock, get_clock
 from openbank.core.database import Database, connect, unit_of_work
-from openbank.core.http import RequestIdMiddleware, install_problem_handlers
+from openbank.core.http import OperatorIdentity, RequestIdMiddleware, install_problem_handlers
 from openbank.core.logging import configure_logging
 from openbank.core.settings import Settings, get_settings
 from openbank.customers.api import router as customers_router
@@ -20,6 +20,13 @@ from openbank.ledger import service as ledger
 from openbank.ledger.api import router as ledger_router
 from openbank.ledger.writer import LedgerWriter
 from openbank.lending.api import router as lending_router
+from openbank.platform import service as platform
+from openbank.platform.api import router as platform_router
+from openbank.platform.consents.api import router as consents_router
+from openbank.platform.gateway.api import router as gateway_router
+from openbank.platform.oauth.api import router as oauth_router
+from openbank.platform.signed.api import router as signed_router
+from openbank.platform.webhooks.api import router as webhooks_router
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +43,16 @@ def _sweep_expired_pending(
                 log.info("ledger.pending_expired", count=len(due))
         except Exception:
             log.exception("ledger.expiry_sweep_failed")
+
+
+def _operator_for_token(app: FastAPI, token: str) -> OperatorIdentity | None:
+    clock: Clock = app.state.clock
+    found = unit_of_work(app.state.db, lambda s: platform.operator_for_token(s, token, clock.now()))
+    if found is None:
+        return None
+    return OperatorIdentity(
+        username=found.username, roles=frozenset(found.roles), operator_id=found.id
+    )
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -76,11 +93,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.operator_lookup = lambda token: _operator_for_token(app, token)
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(ledger_router)
     app.include_router(customers_router)
     app.include_router(lending_router)
+    app.include_router(platform_router)
+    app.include_router(oauth_router)
+    app.include_router(consents_router)
+    app.include_router(gateway_router)
+    app.include_router(webhooks_router)
+    app.include_router(signed_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

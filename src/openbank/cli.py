@@ -60,7 +60,7 @@ def _database() -> Database:
 
 @db_app.command("upgrade")
 def db_upgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads",
     as_json: JsonFlag = False,
 ) -> None:
     """Apply the schema migrations (also done by `openbank serve` at start)."""
@@ -68,7 +68,7 @@ def db_upgrade(
 
     database = _database()
     upgrade(database.engine, revision)
-    differences = drift(database.engine) if revision == "head" else []
+    differences = drift(database.engine) if revision == "heads" else []
     database.dispose()
     if as_json:
         print(json.dumps({"revision": revision, "drift": [str(d) for d in differences]}))

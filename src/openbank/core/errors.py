@@ -43,6 +43,12 @@ class Unauthorized(DomainError):
     title = "Authentication required"
 
 
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+    title = "Not allowed"
+
+
 class IdempotencyKeyReused(DomainError):
     code = "idempotency_key_reused"
     status = 409

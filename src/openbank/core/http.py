@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -18,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openbank.core.clock import Clock
 from openbank.core.database import Database, unit_of_work
-from openbank.core.errors import DomainError, Unauthorized
+from openbank.core.errors import DomainError, Forbidden, Unauthorized
 from openbank.core.idempotency import request_fingerprint, run_once
 from openbank.core.settings import Settings
 
@@ -160,15 +162,53 @@ async def get_clock_dep(request: Request) -> Clock:
     return clock
 
 
-async def require_operator(request: Request) -> str:
+@dataclass(frozen=True, slots=True)
+class OperatorIdentity:
+    """Who called an operator endpoint: a signed-in operator, or the bootstrap admin token."""
+
+    username: str
+    roles: frozenset[str]
+    operator_id: uuid.UUID | None  # None for the bootstrap token
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles & {"admin", *roles})
+
+
+BOOTSTRAP = OperatorIdentity(username="bootstrap", roles=frozenset({"admin"}), operator_id=None)
+# Set by the application: looks an operator session token up (platform.service).
+OperatorLookup = Callable[[str], OperatorIdentity | None]
+
+
+async def require_operator(request: Request) -> OperatorIdentity:
+    """An operator session token (POST /v1/operator-sessions) or the bootstrap admin token
+    (OPENBANK_ADMIN_TOKEN: for creating the first operator and for automation)."""
     settings: Settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(
-        token.encode(), settings.admin_token.encode()
-    ):
-        raise Unauthorized("operator endpoints need Authorization: Bearer <OPENBANK_ADMIN_TOKEN>")
-    return "operator"
+    if scheme.lower() == "bearer" and token:
+        if secrets.compare_digest(token.encode(), settings.admin_token.encode()):
+            return BOOTSTRAP
+        lookup: OperatorLookup | None = getattr(request.app.state, "operator_lookup", None)
+        if lookup is not None:
+            identity = await run_in_threadpool(lookup, token)
+            if identity is not None:
+                return identity
+    raise Unauthorized(
+        "operator endpoints need Authorization: Bearer <operator session token>"
+        " (POST /v1/operator-sessions) or the bootstrap OPENBANK_ADMIN_TOKEN"
+    )
+
+
+def operator_with(*roles: str) -> Any:
+    """A dependency that admits operators holding one of `roles` (admins always)."""
+
+    async def check(request: Request) -> OperatorIdentity:
+        identity = await require_operator(request)
+        if not identity.has_role(*roles):
+            raise Forbidden(f"needs one of the roles: {', '.join(('admin', *roles))}")
+        return identity
+
+    return Depends(check)
 
 
 OPERATOR_SCOPE = "operator"  # idempotency scope of operator requests
@@ -196,13 +236,14 @@ def next_link(request: Request, next_cursor: str | None, limit: int) -> str | No
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
 ClockDep = Annotated[Clock, Depends(get_clock_dep)]
-Operator = Annotated[str, Depends(require_operator)]
+Operator = Annotated[OperatorIdentity, Depends(require_operator)]
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {PROBLEM_JSON: {}}}
     for status, description in {
         400: "Bad request",
-        401: "Missing or wrong operator token",
+        401: "Missing or wrong credentials",
+        403: "Authenticated, but not allowed",
         404: "Not found",
         409: "Conflict (idempotency key reuse, state)",
         422: "Refused by a business rule or invalid input",

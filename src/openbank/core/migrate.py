@@ -23,7 +23,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Apply migrations; an advisory lock keeps two starting processes from racing."""
     with engine.begin() as connection:
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7243111)")

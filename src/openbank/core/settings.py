@@ -63,6 +63,42 @@ class Settings(BaseSettings):
         default=Decimal("0.30"), ge=0, le=1, description="Least share a joint-loan partner funds."
     )
 
+
+    # The open platform.
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The bank's public base URL: the OAuth issuer and the base of every link.",
+    )
+    oauth_access_token_seconds: int = Field(default=300, ge=30, le=3600)
+    oauth_refresh_token_days: int = Field(default=90, ge=1, le=365)
+    oauth_code_seconds: int = Field(default=60, ge=5, le=60, description="FAPI 2.0: at most 60 s")
+    oauth_request_uri_seconds: int = Field(
+        default=90, ge=10, le=599, description="Lifetime of a PAR request_uri (under 600 s)"
+    )
+    oauth_proof_max_age_seconds: int = Field(
+        default=60, ge=5, description="How old a DPoP proof or client assertion may be"
+    )
+    gateway_rate_limit_per_second: int = Field(
+        default=50, ge=1, description="Default limit per app and product, all processes together"
+    )
+    gateway_rate_limit_burst: int = Field(
+        default=100, ge=1, description="Requests an idle app may send at once"
+    )
+    gateway_idempotency_hours: int = Field(default=24, ge=24)
+    gateway_signature_max_skew_seconds: int = Field(
+        default=300, ge=30, description="Signed gateway: how far a timestamp may be from now"
+    )
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_first_retry_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_retry_seconds: float = Field(default=3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
     @field_validator("lending_allocation_order")
     @classmethod
     def _allocation_order(cls, value: str) -> str:

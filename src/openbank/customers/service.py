@@ -684,3 +684,11 @@ def collect_loan_repayments(
     session.add_all(models.EAccountMovement(**m.model_dump()) for m in movements if m)
     session.flush()
     return movements
+
+
+# -- identity checks other contexts reuse (partners' credit codes, remote account opening) ---
+
+validate_credit_code = identity.validate_credit_code
+validate_mobile_phone = identity.validate_mobile_phone
+validate_resident_id = identity.validate_resident_id
+validate_card_number = identity.validate_card_number

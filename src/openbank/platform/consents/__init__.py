@@ -1,0 +1,1 @@
+"""consents (see the package docstring)."""

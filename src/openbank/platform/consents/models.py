@@ -1,0 +1,3 @@
+"""Tables of consents."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of gateway."""
+
+from __future__ import annotations

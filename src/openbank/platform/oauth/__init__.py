@@ -1,0 +1,1 @@
+"""oauth (see the package docstring)."""

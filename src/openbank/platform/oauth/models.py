@@ -1,0 +1,3 @@
+"""Tables of oauth."""
+
+from __future__ import annotations

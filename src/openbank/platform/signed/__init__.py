@@ -1,0 +1,1 @@
+"""signed (see the package docstring)."""

@@ -1,0 +1,3 @@
+"""Tables of signed."""
+
+from __future__ import annotations

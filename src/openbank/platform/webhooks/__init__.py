@@ -1,0 +1,1 @@
+"""webhooks (see the package docstring)."""

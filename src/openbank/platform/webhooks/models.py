@@ -1,0 +1,3 @@
+"""Tables of webhooks."""
+
+from __future__ import annotations
