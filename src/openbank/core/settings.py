@@ -63,7 +63,6 @@ class Settings(BaseSettings):
         default=Decimal("0.30"), ge=0, le=1, description="Least share a joint-loan partner funds."
     )
 
-
     # The open platform.
     public_url: str = Field(
         default="http://127.0.0.1:8000",
