@@ -25,6 +25,7 @@ from openbank.platform.api import router as platform_router
 from openbank.platform.consents.api import router as consents_router
 from openbank.platform.gateway.api import router as gateway_router
 from openbank.platform.oauth.api import router as oauth_router
+from openbank.platform.onboarding.api import router as onboarding_router
 from openbank.platform.signed.api import router as signed_router
 from openbank.platform.webhooks.api import router as webhooks_router
 
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(gateway_router)
     app.include_router(webhooks_router)
     app.include_router(signed_router)
+    app.include_router(onboarding_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
