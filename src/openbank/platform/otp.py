@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from openbank.core.ids import new_id
@@ -70,23 +70,41 @@ def verify(
     code: str,
     now: datetime,
 ) -> None:
-    """Consume the code, or raise OtpInvalid. A wrong try counts even when the caller's
-    transaction later fails, so callers verify in a unit of work of its own when it matters."""
+    """Consume the code in the caller's transaction, or raise OtpInvalid.
+
+    A wrong try is counted in a transaction of its own, so it stays counted when the caller's
+    transaction rolls back on the error (otherwise five tries would never run out). Consuming
+    is a conditional UPDATE: of two concurrent uses of one code, only one succeeds."""
     row = session.execute(
-        select(OneTimeCode).where(OneTimeCode.id == challenge_id).with_for_update()
-    ).scalar_one_or_none()
-    if (
-        row is None
-        or row.purpose != purpose
-        or row.subject != subject
-        or row.consumed_at is not None
-        or row.expires_at <= now
-        or row.attempts >= MAX_ATTEMPTS
-    ):
+        select(OneTimeCode.code_sha256, OneTimeCode.attempts).where(
+            OneTimeCode.id == challenge_id,
+            OneTimeCode.purpose == purpose,
+            OneTimeCode.subject == subject,
+            OneTimeCode.consumed_at.is_(None),
+            OneTimeCode.expires_at > now,
+            OneTimeCode.attempts < MAX_ATTEMPTS,
+        )
+    ).first()
+    if row is None:
         raise OtpInvalid()
     if not hmac.compare_digest(row.code_sha256, _digest(code)):
-        row.attempts += 1
-        session.flush()
-        raise OtpInvalid(attempts_left=MAX_ATTEMPTS - row.attempts)
-    row.consumed_at = now
-    session.flush()
+        with session.get_bind().engine.connect() as own:
+            own.execute(
+                update(OneTimeCode)
+                .where(OneTimeCode.id == challenge_id)
+                .values(attempts=OneTimeCode.attempts + 1)
+            )
+            own.commit()
+        raise OtpInvalid(attempts_left=max(0, MAX_ATTEMPTS - row.attempts - 1))
+    consumed = session.execute(
+        update(OneTimeCode)
+        .where(
+            OneTimeCode.id == challenge_id,
+            OneTimeCode.consumed_at.is_(None),
+            OneTimeCode.attempts < MAX_ATTEMPTS,
+        )
+        .values(consumed_at=now)
+        .returning(OneTimeCode.id)
+    ).first()
+    if consumed is None:
+        raise OtpInvalid()

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from openbank.core.ids import new_id
 from openbank.customers import service as customers
-from openbank.customers.errors import CustomersError
 from openbank.platform import models
 from openbank.platform.errors import (
     AppNotFound,
@@ -35,7 +34,6 @@ from openbank.platform.errors import (
     PartnerExists,
     PartnerNotActive,
     PartnerNotFound,
-    PlatformError,
     UnknownProduct,
 )
 from openbank.platform.schemas import (
@@ -63,11 +61,9 @@ def _partner_out(row: models.Partner) -> Partner:
 
 
 def create_partner(session: Session, spec: PartnerCreate, now: datetime) -> Partner:
-    try:
-        code = customers.validate_credit_code(spec.unified_social_credit_code)
-        phone = customers.validate_mobile_phone(spec.contact_phone)
-    except CustomersError as exc:
-        raise PlatformError(str(exc)) from exc
+    # Refusals keep the customers context's codes (invalid_credit_code, invalid_phone).
+    code = customers.validate_credit_code(spec.unified_social_credit_code)
+    phone = customers.validate_mobile_phone(spec.contact_phone)
     if session.execute(
         select(models.Partner.id).where(models.Partner.unified_social_credit_code == code)
     ).first():
