@@ -104,3 +104,56 @@ def test_score_stability_reports_the_psi_of_recent_applications(cli_env: dict[st
     report = json.loads(result.stdout)
     assert report["applications"] >= 1
     assert report["verdict"] in ("stable", "watch", "shift")
+
+
+def test_first_operator_is_created_from_the_command_line(cli_env: dict[str, str]) -> None:
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openbank.cli",
+            "operator",
+            "create",
+            "firstadmin",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ],
+        env=cli_env,
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["roles"] == ["admin"]
+    listed = json.loads(openbank(cli_env, "operator", "list", "--json").stdout)
+    assert [o["username"] for o in listed] == ["firstadmin"]
+
+
+def test_operator_with_a_short_password_is_refused_from_the_command_line(
+    cli_env: dict[str, str],
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openbank.cli",
+            "operator",
+            "create",
+            "shortpw",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        env=cli_env,
+        input="short\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "password" in result.stderr
