@@ -15,11 +15,12 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
 
 
 def test_fapi_interaction_id_is_echoed_even_on_errors(client: TestClient) -> None:
+    interaction_id = str(uuid.uuid4())
     response = client.get(
-        f"/v1/ledger/accounts/{uuid.uuid4()}", headers={"x-fapi-interaction-id": "abc-123"}
+        f"/v1/ledger/accounts/{uuid.uuid4()}", headers={"x-fapi-interaction-id": interaction_id}
     )
     assert response.status_code == 404
-    assert response.headers["x-fapi-interaction-id"] == "abc-123"
+    assert response.headers["x-fapi-interaction-id"] == interaction_id
 
 
 def test_unknown_route_is_a_problem_document(client: TestClient) -> None:

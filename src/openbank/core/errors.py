@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 
 class DomainError(Exception):
-    """Base of every error a client may see. Subclasses set a stable `code`, an HTTP `status`."""
+    """Base of every error a client may see. Subclasses set a stable `code`, an HTTP `status`.
+
+    `headers` go on the problem response as they are (Retry-After on a 429, WWW-Authenticate
+    on a 401): some errors are only actionable with them."""
 
     code: ClassVar[str] = "domain_error"
     status: ClassVar[int] = 422
     title: ClassVar[str] = "The request was refused"
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, headers: Mapping[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        self.headers: dict[str, str] = dict(headers or {})
         self.extra = extra
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -50,13 +51,35 @@ _STATUS_CODES = {
 }
 
 
+def _note_problem(request: Request, code: str) -> None:
+    """Remember the problem code of the response, so the API audit log can record it
+    without parsing the body again."""
+    request.state.problem_code = code
+
+
+def internal_error_body(instance: str) -> dict[str, Any]:
+    return {
+        "type": "https://openbank.dev/problems/internal-error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "The server failed to handle the request; nothing was committed.",
+        "code": "internal_error",
+        "instance": instance,
+    }
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> ProblemResponse:
         assert isinstance(exc, DomainError)
-        return problem_response(exc.status, exc.problem(instance=request.url.path))
+        _note_problem(request, exc.code)
+        response = problem_response(exc.status, exc.problem(instance=request.url.path))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
     async def validation_error(request: Request, exc: Exception) -> ProblemResponse:
         assert isinstance(exc, RequestValidationError)
+        _note_problem(request, "validation_error")
         problems = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
@@ -79,6 +102,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> ProblemResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
+        _note_problem(request, code)
         response = problem_response(
             exc.status_code,
             {
@@ -96,17 +120,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def unexpected_error(request: Request, exc: Exception) -> ProblemResponse:
         log.exception("http.unhandled_error", path=request.url.path)
-        return problem_response(
-            500,
-            {
-                "type": "https://openbank.dev/problems/internal-error",
-                "title": "Internal error",
-                "status": 500,
-                "detail": "The server failed to handle the request; nothing was committed.",
-                "code": "internal_error",
-                "instance": request.url.path,
-            },
-        )
+        return problem_response(500, internal_error_body(request.url.path))
 
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -114,8 +128,27 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
 
 
+_UUID_TEXT = re.compile(
+    rb"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+
+
+def interaction_id_of(value: bytes | None) -> str:
+    """FAPI's x-fapi-interaction-id: the client's value when it is an RFC 4122 UUID (so logs,
+    the audit log and the partner's own records correlate), otherwise a fresh UUID4."""
+    if value is not None and _UUID_TEXT.match(value):
+        return value.decode()
+    return str(uuid.uuid4())
+
+
 class RequestIdMiddleware:
-    """Every response carries x-request-id, and echoes x-fapi-interaction-id when sent."""
+    """Every response carries x-request-id and x-fapi-interaction-id (echoed when the client
+    sent a UUID, generated otherwise), errors included.
+
+    Both ids are in `request.state` (request_id, interaction_id). An exception that no
+    handler turned into a response becomes the 500 problem here, inside this middleware, so
+    even that response carries the ids (Starlette's own last-resort handler runs outside
+    every middleware and would send it without them)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -124,23 +157,36 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = str(uuid.uuid4()).encode()
-        interaction_id: bytes | None = None
+        request_id = str(uuid.uuid4())
+        sent: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"x-fapi-interaction-id":
-                interaction_id = value
-        scope.setdefault("state", {})["request_id"] = request_id.decode()
+                sent = value
+        interaction_id = interaction_id_of(sent)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["interaction_id"] = interaction_id
+        ids = [
+            (b"x-request-id", request_id.encode()),
+            (b"x-fapi-interaction-id", interaction_id.encode()),
+        ]
+        started = False
 
         async def send_with_ids(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id))
-                if interaction_id is not None:
-                    headers.append((b"x-fapi-interaction-id", interaction_id))
-                message["headers"] = headers
+                started = True
+                message["headers"] = [*message.get("headers", []), *ids]
             await send(message)
 
-        await self.app(scope, receive, send_with_ids)
+        try:
+            await self.app(scope, receive, send_with_ids)
+        except Exception:
+            if started:
+                raise
+            log.exception("http.unhandled_error", path=scope.get("path", ""))
+            response = problem_response(500, internal_error_body(scope.get("path", "")))
+            await response(scope, receive, send_with_ids)
 
 
 # -- dependencies -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -31,20 +32,43 @@ def run_once(
     key: str | None,
     fingerprint: bytes,
     work: Callable[[], tuple[int, Any]],
+    *,
+    now: datetime | None = None,
+    expired_before: datetime | None = None,
 ) -> tuple[int, Any, bool]:
     """Run `work` (returning status and JSON body) at most once per (scope, key).
+
+    With `now`, the record is dated by the caller's clock (not the database's). With
+    `expired_before`, a record created before that instant no longer counts: the key is
+    claimed again as if new (partner keys are kept a fixed time, then reusable).
 
     Returns (status, body, replayed).
     """
     if key is None:
         status, body = work()
         return status, body, False
-    claimed = session.execute(
-        insert(IdempotencyRecord)
-        .values(scope=scope, key=key, request_hash=fingerprint)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyRecord.key)
-    ).first()
+    claim = insert(IdempotencyRecord).values(
+        scope=scope,
+        key=key,
+        request_hash=fingerprint,
+        **({"created_at": now} if now is not None else {}),
+    )
+    if expired_before is None:
+        claim = claim.on_conflict_do_nothing()
+    else:
+        # Reclaim an expired record in the same statement: a concurrent request with the same
+        # key waits on the row and then sees it fresh, so only one of them runs the work.
+        claim = claim.on_conflict_do_update(
+            index_elements=[IdempotencyRecord.scope, IdempotencyRecord.key],
+            set_={
+                "request_hash": claim.excluded.request_hash,
+                "created_at": claim.excluded.created_at,
+                "status_code": None,
+                "response_body": None,
+            },
+            where=IdempotencyRecord.created_at < expired_before,
+        )
+    claimed = session.execute(claim.returning(IdempotencyRecord.key)).first()
     if claimed is None:
         record = session.execute(
             select(IdempotencyRecord).where(

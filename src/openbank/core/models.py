@@ -17,6 +17,8 @@ class IdempotencyRecord(Base):
     """The first response to a POST, replayed for the same key and body (24 h at least)."""
 
     __tablename__ = "idempotency_records"
+    # Expired records are purged by age (platform.gateway.service.purge_idempotency).
+    __table_args__ = (Index("ix_idempotency_records_created_at", "created_at"),)
 
     scope: Mapped[str] = mapped_column(Text, primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -72,7 +72,11 @@ class Settings(BaseSettings):
     oauth_refresh_token_days: int = Field(default=90, ge=1, le=365)
     oauth_code_seconds: int = Field(default=60, ge=5, le=60, description="FAPI 2.0: at most 60 s")
     oauth_request_uri_seconds: int = Field(
-        default=90, ge=10, le=599, description="Lifetime of a PAR request_uri (under 600 s)"
+        default=300,
+        ge=10,
+        le=599,
+        description="Lifetime of a PAR request_uri (under 600 s): the customer signs in, types"
+        " the one-time code and decides within it",
     )
     oauth_proof_max_age_seconds: int = Field(
         default=60, ge=5, description="How old a DPoP proof or client assertion may be"
