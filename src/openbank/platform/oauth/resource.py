@@ -1,17 +1,220 @@
 """Resource-server side of the authorization server: turns a DPoP-bound access token into a
 PartnerCall for partner-facing endpoints.
 
-INTERFACE STUB written before the authorization server: the oauth helper replaces the bodies
-and keeps the names and signatures (consents, onboarding and webhooks routers depend on them).
+This runs on every partner call, so it is kept to one thread-pool hop and few round trips:
+the proof is checked in memory first (signature, htm, htu, iat, ath); then, on an
+autocommit connection of its own engine (no pre-ping, no BEGIN/COMMIT), ONE statement reads
+the token and records the proof's jti (a grant's revocation is stamped on its tokens, so
+no join is needed), then the app is read (`active_app`) and, for a customer token, the
+consent (`consents.require_active`), so a revoked consent, a disabled app, a suspended
+partner or a dropped subscription stops access on the very next call. The rate limit then
+counts the call (`gateway.enforce_rate_limit`).
+
+Errors are 401 with `WWW-Authenticate: DPoP error="..."` (RFC 9449 §7.1) or 403
+`insufficient_scope`; they carry the challenge in `headers` for the HTTP layer to send.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
+from openbank.core.clock import Clock
+from openbank.core.database import SESSION_OPTIONS, Database, sqlalchemy_url
+from openbank.core.settings import Settings
+from openbank.platform import service as platform
+from openbank.platform.consents import service as consents
+from openbank.platform.errors import AppNotFound
+from openbank.platform.gateway import service as gateway
+from openbank.platform.oauth import dpop, replay
+from openbank.platform.oauth.errors import (
+    InsufficientScope,
+    InvalidResourceProof,
+    InvalidToken,
+    TokenRequired,
+)
+from openbank.platform.oauth.models import Token
+from openbank.platform.oauth.service import digest
 from openbank.platform.principal import PartnerCall
+from openbank.platform.scopes import product_of_scope
+
+PLATFORM_PRODUCT = "platform"  # rate-limit bucket of app-level calls (webhook deliveries)
+POOL_SIZE = 8
+_engines: weakref.WeakKeyDictionary[Database, Engine] = weakref.WeakKeyDictionary()
+_engines_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRequest:
+    """What the resource check needs from an HTTP request."""
+
+    method: str
+    urls: tuple[str, ...]  # the URL as published (public_url + path) and as reached
+    authorization: list[str]  # every Authorization header sent
+    dpop: list[str]  # every DPoP header sent
+
+
+def access_token_of(request: ResourceRequest) -> str:
+    """The token of `Authorization: DPoP <token>`; a Bearer token is refused because every
+    token of this server is DPoP-bound (RFC 9449 §7.2)."""
+    if not request.authorization:
+        raise TokenRequired()
+    if len(request.authorization) > 1:
+        raise InvalidToken("send exactly one Authorization header")
+    scheme, _, value = request.authorization[0].strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        raise InvalidToken("access tokens are DPoP-bound: use Authorization: DPoP <token>")
+    if scheme.lower() != "dpop" or not value:
+        raise TokenRequired("use Authorization: DPoP <access token> with a DPoP proof")
+    return value
+
+
+def authenticate(
+    session: Session,
+    settings: Settings,
+    request: ResourceRequest,
+    scope: str | None,
+    now: datetime,
+) -> PartnerCall:
+    """The PartnerCall of a partner request that needs `scope` (None: any token of the app).
+    Every check named in the module docstring; raises the matching 401/403 error."""
+    access_token = access_token_of(request)
+    if len(request.dpop) != 1:
+        raise InvalidResourceProof("send exactly one DPoP header with the access token")
+    try:
+        proof = dpop.verify_proof(
+            request.dpop[0],
+            method=request.method,
+            urls=request.urls,
+            now=now,
+            max_age_seconds=settings.oauth_proof_max_age_seconds,
+            access_token=access_token,
+        )
+    except dpop.DpopError as exc:
+        raise InvalidResourceProof(str(exc)) from exc
+
+    # One statement: the token, and the proof's jti recorded (a data-modifying CTE).
+    used = replay.record(f"dpop:{proof.jkt}", proof.jti, proof.keep_until).cte("used")
+    first_use = select(func.count()).select_from(used).scalar_subquery()
+    found = session.execute(
+        select(Token, first_use).where(
+            Token.token_sha256 == digest(access_token), Token.kind == "access"
+        )
+    ).first()
+    if found is None:
+        raise InvalidToken("the access token is unknown, expired or revoked")
+    row, fresh = found
+    if row.revoked_at is not None or row.expires_at <= now:
+        raise InvalidToken("the access token is unknown, expired or revoked")
+    if row.jkt != proof.jkt:
+        raise InvalidResourceProof("the DPoP proof is not signed by the key the token is bound to")
+    if not fresh:
+        raise InvalidResourceProof("the DPoP proof was already used (jti replay)")
+    replay.purge_expired(session, now)
+
+    try:
+        app = platform.active_app(session, row.app_id)
+    except AppNotFound as exc:
+        raise InvalidToken("the app or its partner is no longer active") from exc
+    if scope is not None and scope not in row.scopes:
+        raise InsufficientScope(f"the token was not granted scope {scope}", scope=scope)
+    if scope is not None and scope not in app.scopes:
+        raise InsufficientScope(
+            f"the app's subscriptions no longer include scope {scope}", scope=scope
+        )
+    if row.consent_id is not None and row.customer_id is not None:
+        consents.require_active(session, row.consent_id, app.id, row.customer_id, now)
+    return PartnerCall(
+        app_id=app.id,
+        partner_id=app.partner_id,
+        environment=app.environment,
+        scopes=frozenset(row.scopes) & frozenset(app.scopes),
+        channel="oauth",
+        customer_id=row.customer_id,
+        consent_id=row.consent_id,
+        token_id=row.id,
+    )
+
+
+def _resource_request(request: Request, settings: Settings) -> ResourceRequest:
+    return ResourceRequest(
+        method=request.method,
+        urls=(
+            settings.public_url + request.url.path,
+            str(request.url.replace(query="", fragment="")),
+        ),
+        authorization=request.headers.getlist("authorization"),
+        dpop=request.headers.getlist("dpop"),
+    )
+
+
+def _engine(db: Database) -> Engine:
+    """The resource check's own engine for `db`: no pre-ping (a dropped connection is
+    retried once instead), so a partner call pays for its statements and nothing else."""
+    engine = _engines.get(db)
+    if engine is not None:
+        return engine
+    with _engines_lock:
+        engine = _engines.get(db)
+        if engine is None:
+            settings = db.settings
+            engine = create_engine(
+                sqlalchemy_url(settings),
+                pool_size=min(POOL_SIZE, settings.db_pool_size),
+                max_overflow=min(POOL_SIZE, settings.db_pool_size),
+                connect_args={"application_name": "openbank-oauth", "options": SESSION_OPTIONS},
+            )
+            weakref.finalize(db, engine.dispose)
+            _engines[db] = engine
+        return engine
+
+
+def release_connections(db: Database) -> None:
+    """Close the resource check's connections to `db` (at shutdown, beside `db.dispose()`)."""
+    with _engines_lock:
+        engine = _engines.pop(db, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def check(
+    db: Database, settings: Settings, request: ResourceRequest, scope: str | None, now: datetime
+) -> PartnerCall:
+    """`authenticate` on an autocommit connection: every statement commits on its own (the
+    jti stays used even when the call is refused), and no BEGIN/COMMIT round trips. Writes
+    that must be atomic open their own transaction on the same engine (as consents does
+    when it records an expiry)."""
+    for attempt in (1, 2):
+        try:
+            with _engine(db).connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+                with Session(bind=connection) as session:
+                    return authenticate(session, settings, request, scope, now)
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _checked(request: Request, scope: str | None, product: str) -> PartnerCall:
+    settings: Settings = request.app.state.settings
+    db: Database = request.app.state.db
+    clock: Clock = request.app.state.clock
+    parsed = _resource_request(request, settings)
+    now = clock.now()
+    call = check(db, settings, parsed, scope, now)
+    gateway.enforce_rate_limit(db, call.app_id, product, now)
+    return call
 
 
 def partner_call(scope: str) -> Any:
@@ -19,9 +222,12 @@ def partner_call(scope: str) -> Any:
     authenticates `Authorization: DPoP <token>` + `DPoP: <proof>`, requires `scope` in the
     token, checks app, partner and (for customer tokens) consent are still active, enforces
     the rate limit of the scope's product, sets `request.state.partner_call` and returns it."""
+    product = product_of_scope(scope)
 
     async def dependency(request: Request) -> PartnerCall:
-        raise NotImplementedError
+        call = await run_in_threadpool(_checked, request, scope, product)
+        request.state.partner_call = call
+        return call
 
     return Depends(dependency)
 
@@ -31,6 +237,8 @@ def app_call() -> Any:
     any valid token of the app; rate limited as product "platform"."""
 
     async def dependency(request: Request) -> PartnerCall:
-        raise NotImplementedError
+        call = await run_in_threadpool(_checked, request, None, PLATFORM_PRODUCT)
+        request.state.partner_call = call
+        return call
 
     return Depends(dependency)
