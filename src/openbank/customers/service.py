@@ -692,3 +692,70 @@ validate_credit_code = identity.validate_credit_code
 validate_mobile_phone = identity.validate_mobile_phone
 validate_resident_id = identity.validate_resident_id
 validate_card_number = identity.validate_card_number
+
+
+# -- partner-facing reads (consents) ---
+
+
+def e_accounts_of_customer(session: Session, customer_id: uuid.UUID) -> list[EAccount]:
+    """Every e-account the customer holds (any status), oldest first, with balances from one
+    ledger read: the consent page's choices and the check that a consent covers only the
+    authorizing customer's own accounts."""
+    rows = (
+        session.execute(
+            select(models.EAccount)
+            .where(models.EAccount.customer_id == customer_id)
+            .order_by(models.EAccount.id)
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        return []
+    accounts = ledger.get_accounts(session, [row.ledger_account_id for row in rows])
+    return [_e_account_out(row, account) for row, account in zip(rows, accounts, strict=True)]
+
+
+def get_e_accounts(session: Session, e_account_ids: Sequence[uuid.UUID]) -> list[EAccount]:
+    """The named e-accounts that exist, in the order named, read with two statements whatever
+    their number (a consent's accounts listed to its partner)."""
+    rows = {
+        row.id: row
+        for row in session.execute(
+            select(models.EAccount).where(models.EAccount.id.in_(list(e_account_ids)))
+        ).scalars()
+    }
+    found = [rows[i] for i in dict.fromkeys(e_account_ids) if i in rows]
+    if not found:
+        return []
+    accounts = ledger.get_accounts(session, [row.ledger_account_id for row in found])
+    return [_e_account_out(row, account) for row, account in zip(found, accounts, strict=True)]
+
+
+# -- remote account opening (onboarding) ---
+
+
+def find_person_by_resident_id(session: Session, id_number: str) -> Customer | None:
+    """The person holding this canonical resident ID, if the bank knows them; the row stays
+    locked to the end of the transaction, so two openings for one person run in turn."""
+    row = session.execute(
+        select(models.Customer)
+        .where(
+            models.Customer.id_type == "prc_resident_id",
+            models.Customer.id_number == id_number,
+        )
+        .with_for_update()
+    ).scalar_one_or_none()
+    return _customer_out(row) if row is not None else None
+
+
+def raise_kyc_level(session: Session, customer_id: uuid.UUID, level: int) -> Customer:
+    """Raise the customer's KYC level to at least `level` (never lowers it): a remote opening
+    that checked identity, phone and bound card has verified them to that level."""
+    row = session.get(models.Customer, customer_id, with_for_update=True)
+    if row is None:
+        raise CustomerNotFound(f"no customer {customer_id}")
+    if row.kyc_level < level:
+        row.kyc_level = level
+        session.flush()
+    return _customer_out(row)
