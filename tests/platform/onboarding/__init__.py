@@ -1,0 +1,1 @@
+"""Remote e-account opening tests."""
