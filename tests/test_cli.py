@@ -39,7 +39,17 @@ def openbank(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 def test_help_explains_every_command(cli_env: dict[str, str]) -> None:
     result = openbank(cli_env, "--help")
     assert result.returncode == 0
-    for command in ("serve", "demo", "db", "ledger", "loan", "credit"):
+    for command in (
+        "serve",
+        "demo",
+        "db",
+        "ledger",
+        "loan",
+        "credit",
+        "operator",
+        "partner",
+        "webhooks",
+    ):
         assert command in result.stdout
 
 

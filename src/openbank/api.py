@@ -20,14 +20,20 @@ from openbank.ledger import service as ledger
 from openbank.ledger.api import router as ledger_router
 from openbank.ledger.writer import LedgerWriter
 from openbank.lending.api import router as lending_router
+from openbank.platform import housekeeping
 from openbank.platform import service as platform
 from openbank.platform.api import router as platform_router
 from openbank.platform.consents.api import router as consents_router
+from openbank.platform.gateway import service as gateway
 from openbank.platform.gateway.api import router as gateway_router
+from openbank.platform.gateway.audit import ApiAuditMiddleware, AuditWriter
+from openbank.platform.oauth import resource as oauth_resource
 from openbank.platform.oauth.api import router as oauth_router
 from openbank.platform.onboarding.api import router as onboarding_router
 from openbank.platform.signed.api import router as signed_router
+from openbank.platform.signin.api import router as signin_router
 from openbank.platform.webhooks.api import router as webhooks_router
+from openbank.platform.webhooks.dispatcher import Dispatcher as WebhookDispatcher
 
 log = structlog.get_logger(__name__)
 
@@ -75,14 +81,28 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             daemon=True,
         )
         sweeper.start()
+        webhooks = WebhookDispatcher(db, settings, clock).start()
+        chores = threading.Thread(
+            target=housekeeping.run_forever,
+            args=(db, clock, stop),
+            name="platform-housekeeping",
+            daemon=True,
+        )
+        chores.start()
         app.state.db = db
         app.state.ledger_writer = writer
+        app.state.audit_writer = AuditWriter(settings).start()
         log.info("api.started", version=openbank.__version__)
         try:
             yield
         finally:
             stop.set()
             sweeper.join(timeout=5)
+            chores.join(timeout=5)
+            app.state.audit_writer.stop()  # writes the buffered audit rows
+            gateway.release_connections(db)
+            oauth_resource.release_connections(db)
+            webhooks.stop()
             writer.stop()
             db.dispose()
 
@@ -96,6 +116,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.clock = clock
     app.state.operator_lookup = lambda token: _operator_for_token(app, token)
     install_problem_handlers(app)
+    # Added first, so it runs inside RequestIdMiddleware and sees the interaction id.
+    app.add_middleware(ApiAuditMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(ledger_router)
     app.include_router(customers_router)
@@ -107,6 +129,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(webhooks_router)
     app.include_router(signed_router)
     app.include_router(onboarding_router)
+    app.include_router(signin_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -17,6 +17,7 @@ from openbank.core.settings import get_settings
 from openbank.credit.cli import credit_app
 from openbank.lending.calculator import loan_app
 from openbank.platform.cli import operator_app, partner_app, signing_key_app
+from openbank.platform.webhooks.cli import webhooks_app
 
 if TYPE_CHECKING:
     from openbank.core.database import Database
@@ -41,6 +42,7 @@ app.add_typer(credit_app, name="credit")
 app.add_typer(operator_app, name="operator")
 app.add_typer(partner_app, name="partner")
 app.add_typer(signing_key_app, name="signing-key")
+app.add_typer(webhooks_app, name="webhooks")
 products_app = typer.Typer(help="The loan product library.", no_args_is_help=True)
 loan_app.add_typer(products_app, name="products")
 

@@ -13,4 +13,5 @@ def import_all_models() -> None:
     import openbank.platform.models
     import openbank.platform.oauth.models
     import openbank.platform.signed.models
+    import openbank.platform.signin.models
     import openbank.platform.webhooks.models  # noqa: F401

@@ -17,7 +17,7 @@ from argon2.exceptions import VerificationError
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -239,15 +239,21 @@ def parse_client_id(client_id: str) -> uuid.UUID | None:
 
 def active_app(session: Session, app_id: uuid.UUID) -> App:
     """The app, if it and its partner may call the bank now; otherwise AppNotFound (401/404
-    to the caller, never a hint that a disabled app exists)."""
+    to the caller, never a hint that a disabled app exists). One round trip: it runs on every
+    partner call."""
+    products = (
+        select(func.coalesce(func.array_agg(models.Subscription.product), text("'{}'")))
+        .where(models.Subscription.app_id == models.App.id)
+        .scalar_subquery()
+    )
     found = session.execute(
-        select(models.App, models.Partner.status)
+        select(models.App, models.Partner.status, products)
         .join(models.Partner, models.Partner.id == models.App.partner_id)
         .where(models.App.id == app_id)
     ).first()
     if found is None or found[0].status != "active" or found[1] != "active":
         raise AppNotFound(f"no active app {app_id}")
-    return _app_out(found[0], _products(session, app_id))
+    return _app_out(found[0], sorted(found[2]))
 
 
 def list_apps(session: Session, partner_id: uuid.UUID) -> list[App]:
