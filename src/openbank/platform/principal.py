@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from openbank.platform.consents.schemas import Consent
+
 Channel = Literal["oauth", "signed"]
 
 
@@ -28,3 +30,7 @@ class PartnerCall:
     consent_id: uuid.UUID | None = None
     # The access token's id, so revocation and audit can name it; None on the signed path.
     token_id: uuid.UUID | None = None
+    # The consent as the authenticator found it usable during this very request, so the
+    # service's own check reads it once per request, not twice. Checks that must hold under
+    # a lock (a payment consent's single use) still lock and re-read the row.
+    consent: Consent | None = None

@@ -237,23 +237,34 @@ def parse_client_id(client_id: str) -> uuid.UUID | None:
         return None
 
 
-def active_app(session: Session, app_id: uuid.UUID) -> App:
-    """The app, if it and its partner may call the bank now; otherwise AppNotFound (401/404
-    to the caller, never a hint that a disabled app exists). One round trip: it runs on every
-    partner call."""
-    products = (
+def subscribed_products(app_id: Any) -> Any:
+    """A scalar subquery of the products an app (id or id column) subscribes to, as an array:
+    lets a caller fold the app's subscriptions into a statement it runs anyway."""
+    return (
         select(func.coalesce(func.array_agg(models.Subscription.product), text("'{}'")))
-        .where(models.Subscription.app_id == models.App.id)
+        .where(models.Subscription.app_id == app_id)
         .scalar_subquery()
     )
+
+
+def usable_app(row: models.App | None, partner_status: str | None, products: list[str]) -> App:
+    """The app of a row read with its partner's status, if both may call the bank now;
+    otherwise AppNotFound (401/404 to the caller, never a hint that a disabled app exists)."""
+    if row is None or row.status != "active" or partner_status != "active":
+        raise AppNotFound("no such active app")
+    return _app_out(row, sorted(products))
+
+
+def active_app(session: Session, app_id: uuid.UUID) -> App:
+    """The app, if it and its partner may call the bank now (one round trip)."""
     found = session.execute(
-        select(models.App, models.Partner.status, products)
+        select(models.App, models.Partner.status, subscribed_products(models.App.id))
         .join(models.Partner, models.Partner.id == models.App.partner_id)
         .where(models.App.id == app_id)
     ).first()
-    if found is None or found[0].status != "active" or found[1] != "active":
+    if found is None:
         raise AppNotFound(f"no active app {app_id}")
-    return _app_out(found[0], sorted(found[2]))
+    return usable_app(found[0], found[1], found[2])
 
 
 def list_apps(session: Session, partner_id: uuid.UUID) -> list[App]:

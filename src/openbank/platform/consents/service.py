@@ -362,7 +362,18 @@ def require_active(
     the customer's, authorised and unexpired; else 403 `consent_revoked` / `consent_expired`
     / `consent_not_authorised` (an expired one is marked expired on the way). One query on
     the way through; an unknown consent, another app's or another customer's is a 404."""
-    row = _load(session, consent_id)
+    return require_active_row(session, _load(session, consent_id), app_id, customer_id, now)
+
+
+def require_active_row(
+    session: Session,
+    row: models.Consent | None,
+    app_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    now: datetime,
+) -> Consent:
+    """`require_active` on a row the caller already read (the resource check reads it in
+    the same statement as the token, to keep every partner call to one round trip)."""
     if row is None or row.app_id != app_id or row.customer_id != customer_id:
         raise _not_found()
     if _past_expiry(row, now):
@@ -614,7 +625,9 @@ def call_for_consent(
     if row is None or row.app_id != call.app_id or row.customer_id is None:
         raise _not_found()
     _refuse_unless_usable(row, now)
-    return dataclasses.replace(call, customer_id=row.customer_id, consent_id=row.id)
+    return dataclasses.replace(
+        call, customer_id=row.customer_id, consent_id=row.id, consent=_out(row)
+    )
 
 
 def _customer_consent(
@@ -623,7 +636,14 @@ def _customer_consent(
     _require_scope(call, scope)
     if call.consent_id is None or call.customer_id is None:
         raise ConsentRequired()
-    consent = require_active(session, call.consent_id, call.app_id, call.customer_id, now)
+    consent = call.consent
+    if (
+        consent is None
+        or consent.id != call.consent_id
+        or consent.app_id != call.app_id
+        or consent.customer_id != call.customer_id
+    ):
+        consent = require_active(session, call.consent_id, call.app_id, call.customer_id, now)
     if consent.kind != kind:
         raise WrongConsentKind(f"this operation needs an {kind} consent")
     return consent

@@ -21,7 +21,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from openbank.core.database import SESSION_OPTIONS, Database, sqlalchemy_url
@@ -144,10 +144,16 @@ def default_limit(settings: Settings) -> Limit:
 
 
 def count_call(
-    db: Database, app_id: uuid.UUID, product: str, now: datetime, default: Limit
+    db: Database,
+    app_id: uuid.UUID,
+    product: str,
+    now: datetime,
+    default: Limit,
+    connection: Connection | None = None,
 ) -> Decision:
     """Count one call against (app_id, product) and say whether it is admitted; `default`
-    applies unless an operator set an override for the app and product."""
+    applies unless an operator set an override for the app and product. `connection`, when
+    given, must be in autocommit (the caller's own, to save a pool checkout)."""
     params = {
         "app_id": app_id,
         "product": product,
@@ -155,12 +161,15 @@ def count_call(
         "per_second": default.per_second,
         "burst": default.burst,
     }
-    for attempt in (1, 2):
-        try:
-            with _engine(db).connect() as connection:
-                row = connection.execute(STATEMENT, params).one()
-            break
-        except DBAPIError as exc:
-            if attempt == 2 or not exc.connection_invalidated:
-                raise
+    if connection is not None:
+        row = connection.execute(STATEMENT, params).one()
+    else:
+        for attempt in (1, 2):
+            try:
+                with _engine(db).connect() as own:
+                    row = own.execute(STATEMENT, params).one()
+                break
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
     return Decision(bool(row.admitted), row.tat, Limit(int(row.per_second), int(row.burst)))

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from fastapi import Request, Response
 from pydantic import BaseModel
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from openbank.core.clock import Clock
@@ -39,10 +39,19 @@ PARTNER_SCOPE_PREFIX = "app:"
 # -- rate limits ------------------------------------------------------------------------------
 
 
-def enforce_rate_limit(db: Database, app_id: uuid.UUID, product: str, now: datetime) -> None:
+def enforce_rate_limit(
+    db: Database,
+    app_id: uuid.UUID,
+    product: str,
+    now: datetime,
+    connection: Connection | None = None,
+) -> None:
     """Count one call of `app_id` against `product`'s limit in its own short transaction
-    (shared by every API process); raise RateLimited (429, Retry-After) when over it."""
-    decision = ratelimit.count_call(db, app_id, product, now, ratelimit.default_limit(db.settings))
+    (shared by every API process), on `connection` when given (autocommit); raise
+    RateLimited (429, Retry-After) when over it."""
+    decision = ratelimit.count_call(
+        db, app_id, product, now, ratelimit.default_limit(db.settings), connection
+    )
     if not decision.admitted:
         seconds = decision.retry_after(now)
         raise RateLimited(

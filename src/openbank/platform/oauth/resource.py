@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Connection, Engine, create_engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -33,8 +34,10 @@ from openbank.core.database import SESSION_OPTIONS, Database, sqlalchemy_url
 from openbank.core.settings import Settings
 from openbank.platform import service as platform
 from openbank.platform.consents import service as consents
+from openbank.platform.consents.models import Consent as ConsentRow
 from openbank.platform.errors import AppNotFound
 from openbank.platform.gateway import service as gateway
+from openbank.platform.models import App, Partner
 from openbank.platform.oauth import dpop, replay
 from openbank.platform.oauth.errors import (
     InsufficientScope,
@@ -103,17 +106,30 @@ def authenticate(
     except dpop.DpopError as exc:
         raise InvalidResourceProof(str(exc)) from exc
 
-    # One statement: the token, and the proof's jti recorded (a data-modifying CTE).
+    # One statement: the token, its app with the partner's status and the app's products, its
+    # consent (tables of this same platform context; the consents service judges the row),
+    # and the proof's jti recorded (a data-modifying CTE). It runs on every partner call, so
+    # it is one round trip, not four.
     used = replay.record(f"dpop:{proof.jkt}", proof.jti, proof.keep_until).cte("used")
     first_use = select(func.count()).select_from(used).scalar_subquery()
     found = session.execute(
-        select(Token, first_use).where(
-            Token.token_sha256 == digest(access_token), Token.kind == "access"
+        select(
+            Token,
+            first_use,
+            App,
+            Partner.status,
+            platform.subscribed_products(Token.app_id),
+            ConsentRow,
         )
+        .join(App, App.id == Token.app_id)
+        .join(Partner, Partner.id == App.partner_id)
+        .outerjoin(ConsentRow, ConsentRow.id == Token.consent_id)
+        .where(Token.token_sha256 == digest(access_token), Token.kind == "access")
+        .execution_options(populate_existing=True)
     ).first()
     if found is None:
         raise InvalidToken("the access token is unknown, expired or revoked")
-    row, fresh = found
+    row, fresh, app_row, partner_status, products, consent_row = found
     if row.revoked_at is not None or row.expires_at <= now:
         raise InvalidToken("the access token is unknown, expired or revoked")
     if row.jkt != proof.jkt:
@@ -123,7 +139,7 @@ def authenticate(
     replay.purge_expired(session, now)
 
     try:
-        app = platform.active_app(session, row.app_id)
+        app = platform.usable_app(app_row, partner_status, products)
     except AppNotFound as exc:
         raise InvalidToken("the app or its partner is no longer active") from exc
     if scope is not None and scope not in row.scopes:
@@ -132,8 +148,9 @@ def authenticate(
         raise InsufficientScope(
             f"the app's subscriptions no longer include scope {scope}", scope=scope
         )
+    consent = None
     if row.consent_id is not None and row.customer_id is not None:
-        consents.require_active(session, row.consent_id, app.id, row.customer_id, now)
+        consent = consents.require_active_row(session, consent_row, app.id, row.customer_id, now)
     return PartnerCall(
         app_id=app.id,
         partner_id=app.partner_id,
@@ -143,6 +160,7 @@ def authenticate(
         customer_id=row.customer_id,
         consent_id=row.consent_id,
         token_id=row.id,
+        consent=consent,
     )
 
 
@@ -172,7 +190,12 @@ def _engine(db: Database) -> Engine:
                 sqlalchemy_url(settings),
                 pool_size=min(POOL_SIZE, settings.db_pool_size),
                 max_overflow=min(POOL_SIZE, settings.db_pool_size),
-                connect_args={"application_name": "openbank-oauth", "options": SESSION_OPTIONS},
+                # A used jti lost in a database crash could let a captured proof be replayed
+                # within its minute; not waiting for the WAL flush on every call is worth it.
+                connect_args={
+                    "application_name": "openbank-oauth",
+                    "options": f"{SESSION_OPTIONS} -c synchronous_commit=off",
+                },
             )
             weakref.finalize(db, engine.dispose)
             _engines[db] = engine
@@ -188,33 +211,66 @@ def release_connections(db: Database) -> None:
 
 
 def check(
-    db: Database, settings: Settings, request: ResourceRequest, scope: str | None, now: datetime
+    db: Database,
+    settings: Settings,
+    request: ResourceRequest,
+    scope: str | None,
+    now: datetime,
+    product: str | None = None,
+    authenticated: Callable[[PartnerCall], None] | None = None,
 ) -> PartnerCall:
     """`authenticate` on an autocommit connection: every statement commits on its own (the
     jti stays used even when the call is refused), and no BEGIN/COMMIT round trips. Writes
     that must be atomic open their own transaction on the same engine (as consents does
-    when it records an expiry)."""
+    when it records an expiry). With `product`, the call is then counted against the app's
+    rate limit on the same connection (`authenticated` hears of the call first, so a 429 is
+    still audited with who made it)."""
     for attempt in (1, 2):
         try:
             with _engine(db).connect() as connection:
                 connection.execution_options(isolation_level="AUTOCOMMIT")
                 with Session(bind=connection) as session:
-                    return authenticate(session, settings, request, scope, now)
+                    call = authenticate(session, settings, request, scope, now)
+                if authenticated is not None:
+                    authenticated(call)
+                if product is not None:
+                    _count_call(db, call, product, now, connection)
+                return call
         except DBAPIError as exc:
             if attempt == 2 or not exc.connection_invalidated:
                 raise
     raise AssertionError("unreachable")
 
 
+def _count_call(
+    db: Database, call: PartnerCall, product: str, now: datetime, connection: Connection
+) -> None:
+    try:
+        gateway.enforce_rate_limit(db, call.app_id, product, now, connection)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # Authenticated already (its jti is spent): count on the limiter's own connection.
+        gateway.enforce_rate_limit(db, call.app_id, product, now)
+
+
 def _checked(request: Request, scope: str | None, product: str) -> PartnerCall:
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
     clock: Clock = request.app.state.clock
-    parsed = _resource_request(request, settings)
-    now = clock.now()
-    call = check(db, settings, parsed, scope, now)
-    gateway.enforce_rate_limit(db, call.app_id, product, now)
-    return call
+
+    def authenticated(call: PartnerCall) -> None:
+        request.state.partner_call = call
+
+    return check(
+        db,
+        settings,
+        _resource_request(request, settings),
+        scope,
+        clock.now(),
+        product,
+        authenticated,
+    )
 
 
 def partner_call(scope: str) -> Any:
@@ -225,9 +281,7 @@ def partner_call(scope: str) -> Any:
     product = product_of_scope(scope)
 
     async def dependency(request: Request) -> PartnerCall:
-        call = await run_in_threadpool(_checked, request, scope, product)
-        request.state.partner_call = call
-        return call
+        return await run_in_threadpool(_checked, request, scope, product)
 
     return Depends(dependency)
 
@@ -237,8 +291,6 @@ def app_call() -> Any:
     any valid token of the app; rate limited as product "platform"."""
 
     async def dependency(request: Request) -> PartnerCall:
-        call = await run_in_threadpool(_checked, request, None, PLATFORM_PRODUCT)
-        request.state.partner_call = call
-        return call
+        return await run_in_threadpool(_checked, request, None, PLATFORM_PRODUCT)
 
     return Depends(dependency)
