@@ -187,3 +187,15 @@ def test_apps_of_an_unknown_partner_are_not_found(client: TestClient) -> None:
 def test_partner_endpoints_need_an_operator(client: TestClient) -> None:
     response = client.get("/v1/partners", headers={"Authorization": "Bearer nope"})
     _problem(response, 401, "unauthorized")
+
+
+def test_disabled_app_reads_back_disabled_and_can_be_enabled_again(client: TestClient) -> None:
+    app = create_app(client)
+    assert (
+        client.post(f"/v1/apps/{app.app_id}/status", json={"status": "disabled"}).json()["status"]
+        == "disabled"
+    )
+    assert (
+        client.post(f"/v1/apps/{app.app_id}/status", json={"status": "active"}).json()["status"]
+        == "active"
+    )

@@ -20,6 +20,7 @@ from openbank.platform import service
 from openbank.platform.schemas import (
     App,
     AppCreate,
+    AppStatusChange,
     OperatorCreate,
     OperatorSession,
     OperatorSignIn,
@@ -128,6 +129,14 @@ def list_apps(partner_id: uuid.UUID, _: Operator, db: DatabaseDep) -> list[App]:
 @router.get("/v1/apps/{app_id}", tags=["partners"])
 def get_app(app_id: uuid.UUID, _: Operator, db: DatabaseDep) -> App:
     return unit_of_work(db, lambda s: service.get_app(s, app_id))
+
+
+@router.post("/v1/apps/{app_id}/status", tags=["partners"])
+def set_app_status(
+    app_id: uuid.UUID, body: AppStatusChange, _: PartnerManager, db: DatabaseDep
+) -> App:
+    """Disable or re-enable one app; a disabled app's tokens stop at their next call."""
+    return unit_of_work(db, lambda s: service.set_app_status(s, app_id, body.status))
 
 
 @router.put("/v1/apps/{app_id}/subscriptions", tags=["partners"])

@@ -75,6 +75,10 @@ class App(BaseModel):
     created_at: datetime
 
 
+class AppStatusChange(Strict):
+    status: Literal["active", "disabled"]
+
+
 class SubscriptionChange(Strict):
     products: list[str] = Field(description="The full set of products the app subscribes to")
 
