@@ -18,7 +18,7 @@ from openbank.platform.gateway import service as gateway
 from openbank.platform.oauth import service as oauth
 
 log = structlog.get_logger(__name__)
-_LOCK = 7243113
+LOCK_KEY = 7243113  # advisory lock: one process does a round at a time
 INTERVAL_SECONDS = 30.0
 
 
@@ -33,7 +33,9 @@ def run_once(db: Database, clock: Clock) -> Chores | None:
     """One round of chores; None when another process holds the lock."""
 
     def work(session: Session) -> Chores | None:
-        if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK}).scalar():
+        if not session.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}
+        ).scalar():
             return None
         now = clock.now()
         return Chores(
