@@ -24,10 +24,8 @@ from openbank.platform import housekeeping
 from openbank.platform import service as platform
 from openbank.platform.api import router as platform_router
 from openbank.platform.consents.api import router as consents_router
-from openbank.platform.gateway import service as gateway
 from openbank.platform.gateway.api import router as gateway_router
 from openbank.platform.gateway.audit import ApiAuditMiddleware, AuditWriter
-from openbank.platform.oauth import resource as oauth_resource
 from openbank.platform.oauth.api import router as oauth_router
 from openbank.platform.onboarding.api import router as onboarding_router
 from openbank.platform.signed.api import router as signed_router
@@ -100,8 +98,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             sweeper.join(timeout=5)
             chores.join(timeout=5)
             app.state.audit_writer.stop()  # writes the buffered audit rows
-            gateway.release_connections(db)
-            oauth_resource.release_connections(db)
             webhooks.stop()
             writer.stop()
             db.dispose()

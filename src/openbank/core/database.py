@@ -124,8 +124,40 @@ class Database:
         self.url = libpq_url(settings)
         self.engine = make_engine(settings)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._side_engines: dict[str, Engine] = {}
+        self._side_lock = threading.Lock()
+
+    def side_engine(self, name: str, pool_size: int, options: str = "") -> Engine:
+        """A small autocommit engine of its own for a hot path that runs one or two short
+        statements per call (the partner resource check, the rate limiter): no BEGIN/COMMIT
+        and no pre-ping round trips (a dropped connection is retried by the caller). Made on
+        first use, disposed with the database."""
+        engine = self._side_engines.get(name)
+        if engine is not None:
+            return engine
+        with self._side_lock:
+            engine = self._side_engines.get(name)
+            if engine is None:
+                size = min(pool_size, self.settings.db_pool_size)
+                engine = create_engine(
+                    sqlalchemy_url(self.settings),
+                    pool_size=size,
+                    max_overflow=size,
+                    isolation_level="AUTOCOMMIT",
+                    pool_reset_on_return=None,
+                    connect_args={
+                        "application_name": f"openbank-{name}",
+                        "options": f"{SESSION_OPTIONS} {options}".strip(),
+                    },
+                )
+                self._side_engines[name] = engine
+            return engine
 
     def dispose(self) -> None:
+        with self._side_lock:
+            for engine in self._side_engines.values():
+                engine.dispose()
+            self._side_engines.clear()
         self.engine.dispose()
 
 

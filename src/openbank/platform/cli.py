@@ -29,7 +29,8 @@ err = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _database() -> Database:
+def open_database() -> Database:
+    """The database of a platform command, migrated to the latest schema."""
     from openbank.models import import_all_models
 
     import_all_models()
@@ -64,7 +65,7 @@ def operator_create(
     except ValidationError as exc:
         err.print(f"[red]{exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}[/red]")
         raise typer.Exit(2) from exc
-    database = _database()
+    database = open_database()
     try:
         created = unit_of_work(
             database, lambda s: service.create_operator(s, spec, get_clock().now())
@@ -86,7 +87,7 @@ def operator_create(
 @operator_app.command("list")
 def operator_list(as_json: JsonFlag = False) -> None:
     """Every operator, their roles and status."""
-    database = _database()
+    database = open_database()
     operators = unit_of_work(database, service.list_operators)
     database.dispose()
     if as_json:
@@ -101,7 +102,7 @@ def operator_list(as_json: JsonFlag = False) -> None:
 @partner_app.command("list")
 def partner_list(as_json: JsonFlag = False) -> None:
     """Every partner with its apps, environments and products."""
-    database = _database()
+    database = open_database()
     rows = unit_of_work(
         database,
         lambda s: [(p, service.list_apps(s, p.id)) for p in service.list_partners(s)],
@@ -134,7 +135,7 @@ def partner_list(as_json: JsonFlag = False) -> None:
 @signing_key_app.command("rotate")
 def signing_key_rotate(as_json: JsonFlag = False) -> None:
     """Retire the current signing key (it stays in the JWKS) and start signing with a new one."""
-    database = _database()
+    database = open_database()
     key = unit_of_work(database, lambda s: keys.rotate(s, get_clock().now()))
     database.dispose()
     kid = key.as_dict(private=False)["kid"]

@@ -145,6 +145,5 @@ def test_two_connection_pools_share_one_limit(settings: Settings) -> None:
             admitted = sum(threads.map(hammer, [pools[i % 2] for i in range(16)]))
     finally:
         for pool in pools:
-            gateway.release_connections(pool)
             pool.dispose()
     assert admitted == 37

@@ -15,16 +15,14 @@ call costs exactly one round trip to PostgreSQL.
 from __future__ import annotations
 
 import math
-import threading
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from openbank.core.database import SESSION_OPTIONS, Database, sqlalchemy_url
+from openbank.core.database import Database
 from openbank.core.settings import Settings
 
 
@@ -101,42 +99,7 @@ STATEMENT = text(
     """
 )
 
-LIMITER_POOL_SIZE = 2
-LIMITER_MAX_OVERFLOW = 8
-_engines: weakref.WeakKeyDictionary[Database, Engine] = weakref.WeakKeyDictionary()
-_engines_lock = threading.Lock()
-
-
-def _engine(db: Database) -> Engine:
-    """The limiter's own engine for `db`: autocommit (no BEGIN/COMMIT round trips) and no
-    pre-ping (a dropped connection is retried once instead)."""
-    engine = _engines.get(db)
-    if engine is not None:
-        return engine
-    with _engines_lock:
-        engine = _engines.get(db)
-        if engine is None:
-            settings = db.settings
-            engine = create_engine(
-                sqlalchemy_url(settings),
-                # One short statement per call: a few connections serve many threads.
-                pool_size=min(LIMITER_POOL_SIZE, settings.db_pool_size),
-                max_overflow=min(LIMITER_MAX_OVERFLOW, settings.db_pool_size),
-                isolation_level="AUTOCOMMIT",
-                pool_reset_on_return=None,
-                connect_args={"application_name": "openbank-ratelimit", "options": SESSION_OPTIONS},
-            )
-            weakref.finalize(db, engine.dispose)
-            _engines[db] = engine
-        return engine
-
-
-def release(db: Database) -> None:
-    """Close the limiter's connections to `db` (at shutdown, beside `db.dispose()`)."""
-    with _engines_lock:
-        engine = _engines.pop(db, None)
-    if engine is not None:
-        engine.dispose()
+LIMITER_POOL_SIZE = 4  # one short statement per call: a few connections serve many threads
 
 
 def default_limit(settings: Settings) -> Limit:
@@ -166,7 +129,7 @@ def count_call(
     else:
         for attempt in (1, 2):
             try:
-                with _engine(db).connect() as own:
+                with db.side_engine("ratelimit", LIMITER_POOL_SIZE).connect() as own:
                     row = own.execute(STATEMENT, params).one()
                 break
             except DBAPIError as exc:

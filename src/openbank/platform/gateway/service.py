@@ -61,11 +61,6 @@ def enforce_rate_limit(
         )
 
 
-def release_connections(db: Database) -> None:
-    """Close the rate limiter's own connections to `db` (the app's lifespan, at shutdown)."""
-    ratelimit.release(db)
-
-
 def rate_limits(session: Session, app_id: uuid.UUID, settings: Settings) -> AppRateLimits:
     """The limit in effect for each product of the app: the override, or the default."""
     platform.get_app(session, app_id)  # 404 for an unknown app

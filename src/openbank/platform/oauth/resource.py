@@ -16,8 +16,6 @@ Errors are 401 with `WWW-Authenticate: DPoP error="..."` (RFC 9449 §7.1) or 403
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,12 +23,12 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Connection, Engine, create_engine, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from openbank.core.clock import Clock
-from openbank.core.database import SESSION_OPTIONS, Database, sqlalchemy_url
+from openbank.core.database import Database
 from openbank.core.settings import Settings
 from openbank.platform import service as platform
 from openbank.platform.consents import service as consents
@@ -52,8 +50,9 @@ from openbank.platform.scopes import product_of_scope
 
 PLATFORM_PRODUCT = "platform"  # rate-limit bucket of app-level calls (webhook deliveries)
 POOL_SIZE = 8
-_engines: weakref.WeakKeyDictionary[Database, Engine] = weakref.WeakKeyDictionary()
-_engines_lock = threading.Lock()
+# A used jti lost in a database crash could let a captured proof be replayed within its
+# minute; not waiting for the WAL flush on every partner call is worth that.
+JTI_OPTIONS = "-c synchronous_commit=off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,40 +175,6 @@ def _resource_request(request: Request, settings: Settings) -> ResourceRequest:
     )
 
 
-def _engine(db: Database) -> Engine:
-    """The resource check's own engine for `db`: no pre-ping (a dropped connection is
-    retried once instead), so a partner call pays for its statements and nothing else."""
-    engine = _engines.get(db)
-    if engine is not None:
-        return engine
-    with _engines_lock:
-        engine = _engines.get(db)
-        if engine is None:
-            settings = db.settings
-            engine = create_engine(
-                sqlalchemy_url(settings),
-                pool_size=min(POOL_SIZE, settings.db_pool_size),
-                max_overflow=min(POOL_SIZE, settings.db_pool_size),
-                # A used jti lost in a database crash could let a captured proof be replayed
-                # within its minute; not waiting for the WAL flush on every call is worth it.
-                connect_args={
-                    "application_name": "openbank-oauth",
-                    "options": f"{SESSION_OPTIONS} -c synchronous_commit=off",
-                },
-            )
-            weakref.finalize(db, engine.dispose)
-            _engines[db] = engine
-        return engine
-
-
-def release_connections(db: Database) -> None:
-    """Close the resource check's connections to `db` (at shutdown, beside `db.dispose()`)."""
-    with _engines_lock:
-        engine = _engines.pop(db, None)
-    if engine is not None:
-        engine.dispose()
-
-
 def check(
     db: Database,
     settings: Settings,
@@ -227,8 +192,7 @@ def check(
     still audited with who made it)."""
     for attempt in (1, 2):
         try:
-            with _engine(db).connect() as connection:
-                connection.execution_options(isolation_level="AUTOCOMMIT")
+            with db.side_engine("oauth", POOL_SIZE, JTI_OPTIONS).connect() as connection:
                 with Session(bind=connection) as session:
                     call = authenticate(session, settings, request, scope, now)
                 if authenticated is not None:

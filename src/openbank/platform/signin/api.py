@@ -7,13 +7,15 @@ gets back; the pages answer errors as pages (4xx), never as JSON."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
-from openbank.core.database import unit_of_work
+from openbank.core.database import Database, unit_of_work
 from openbank.core.errors import DomainError
 from openbank.core.http import (
     PROBLEM_RESPONSES,
@@ -59,6 +61,21 @@ def _page_error(exc: DomainError, settings: Settings) -> Response:
     return pages.render(ErrorPage(service.notice_for(exc), exc.status), settings.tz)
 
 
+def _page(
+    db: Database,
+    settings: Settings,
+    cookie: str,
+    path: str,
+    step: Callable[[Session], Outcome],
+) -> Response:
+    """Run one step of a page flow in a unit of work and render what it answers."""
+    try:
+        outcome = unit_of_work(db, step)
+    except DomainError as exc:
+        return _page_error(exc, settings)
+    return _respond(outcome, settings, cookie, path)
+
+
 # -- operator -------------------------------------------------------------------------------
 
 
@@ -91,13 +108,13 @@ def authorize(
     /oauth2/par) are accepted. Answers the sign-in page; an invalid request is an error page
     (400), never a redirect."""
     parameters = list(request.query_params.multi_items())
-    try:
-        outcome = unit_of_work(
-            db, lambda s: service.start_authorization(s, parameters, clock.now())
-        )
-    except DomainError as exc:
-        return _page_error(exc, settings)
-    return _respond(outcome, settings, AUTHORIZE_COOKIE, AUTHORIZE_PATH)
+    return _page(
+        db,
+        settings,
+        AUTHORIZE_COOKIE,
+        AUTHORIZE_PATH,
+        lambda s: service.start_authorization(s, parameters, clock.now()),
+    )
 
 
 @router.post("/oauth2/authorize/sign-in", response_class=HTMLResponse, tags=TAGS)
@@ -111,14 +128,13 @@ def authorize_sign_in(
     csrf: FormText = "",
 ) -> Response:
     """Phone and password; answers the one-time-code step."""
-    try:
-        outcome = unit_of_work(
-            db,
-            lambda s: service.sign_in(s, "authorize", token, csrf, phone, password, clock.now()),
-        )
-    except DomainError as exc:
-        return _page_error(exc, settings)
-    return _respond(outcome, settings, AUTHORIZE_COOKIE, AUTHORIZE_PATH)
+    return _page(
+        db,
+        settings,
+        AUTHORIZE_COOKIE,
+        AUTHORIZE_PATH,
+        lambda s: service.sign_in(s, "authorize", token, csrf, phone, password, clock.now()),
+    )
 
 
 @router.post("/oauth2/authorize/verify", response_class=HTMLResponse, tags=TAGS)
@@ -131,13 +147,13 @@ def authorize_verify(
     csrf: FormText = "",
 ) -> Response:
     """The one-time code; answers the consent page."""
-    try:
-        outcome = unit_of_work(
-            db, lambda s: service.verify_code(s, "authorize", token, csrf, code, clock.now())
-        )
-    except DomainError as exc:
-        return _page_error(exc, settings)
-    return _respond(outcome, settings, AUTHORIZE_COOKIE, AUTHORIZE_PATH)
+    return _page(
+        db,
+        settings,
+        AUTHORIZE_COOKIE,
+        AUTHORIZE_PATH,
+        lambda s: service.verify_code(s, "authorize", token, csrf, code, clock.now()),
+    )
 
 
 @router.post("/oauth2/authorize/decision", response_class=HTMLResponse, tags=TAGS)
@@ -153,16 +169,13 @@ def authorize_decision(
 ) -> Response:
     """Approve (with the ticked accounts and permissions) or refuse: 303 to the app's
     redirect URI with the authorization response."""
-    try:
-        outcome = unit_of_work(
-            db,
-            lambda s: service.decide(
-                s, token, csrf, decision, e_account_ids, permissions, clock.now()
-            ),
-        )
-    except DomainError as exc:
-        return _page_error(exc, settings)
-    return _respond(outcome, settings, AUTHORIZE_COOKIE, AUTHORIZE_PATH)
+    return _page(
+        db,
+        settings,
+        AUTHORIZE_COOKIE,
+        AUTHORIZE_PATH,
+        lambda s: service.decide(s, token, csrf, decision, e_account_ids, permissions, clock.now()),
+    )
 
 
 # -- "my consents" --------------------------------------------------------------------------
@@ -173,11 +186,13 @@ def my_consents(
     db: DatabaseDep, clock: ClockDep, settings: SettingsDep, token: SelfServiceCookie = None
 ) -> Response:
     """The customer's consents, with a Revoke button; a sign-in first."""
-    try:
-        outcome = unit_of_work(db, lambda s: service.my_consents(s, token, clock.now()))
-    except DomainError as exc:
-        return _page_error(exc, settings)
-    return _respond(outcome, settings, SELF_SERVICE_COOKIE, SELF_SERVICE_PATH)
+    return _page(
+        db,
+        settings,
+        SELF_SERVICE_COOKIE,
+        SELF_SERVICE_PATH,
+        lambda s: service.my_consents(s, token, clock.now()),
+    )
 
 
 @router.post("/me/sign-in", response_class=HTMLResponse, tags=TAGS)
@@ -190,14 +205,13 @@ def me_sign_in(
     password: FormText = "",
     csrf: FormText = "",
 ) -> Response:
-    try:
-        outcome = unit_of_work(
-            db,
-            lambda s: service.sign_in(s, "self_service", token, csrf, phone, password, clock.now()),
-        )
-    except DomainError as exc:
-        return _page_error(exc, settings)
-    return _respond(outcome, settings, SELF_SERVICE_COOKIE, SELF_SERVICE_PATH)
+    return _page(
+        db,
+        settings,
+        SELF_SERVICE_COOKIE,
+        SELF_SERVICE_PATH,
+        lambda s: service.sign_in(s, "self_service", token, csrf, phone, password, clock.now()),
+    )
 
 
 @router.post("/me/verify", response_class=HTMLResponse, tags=TAGS)
@@ -209,13 +223,13 @@ def me_verify(
     code: FormText = "",
     csrf: FormText = "",
 ) -> Response:
-    try:
-        outcome = unit_of_work(
-            db, lambda s: service.verify_code(s, "self_service", token, csrf, code, clock.now())
-        )
-    except DomainError as exc:
-        return _page_error(exc, settings)
-    return _respond(outcome, settings, SELF_SERVICE_COOKIE, SELF_SERVICE_PATH)
+    return _page(
+        db,
+        settings,
+        SELF_SERVICE_COOKIE,
+        SELF_SERVICE_PATH,
+        lambda s: service.verify_code(s, "self_service", token, csrf, code, clock.now()),
+    )
 
 
 @router.post("/me/consents/{consent_id}/revoke", response_class=HTMLResponse, tags=TAGS)
@@ -228,13 +242,13 @@ def me_revoke(
     csrf: FormText = "",
 ) -> Response:
     """Revoke one of the customer's consents; back to the list (303)."""
-    try:
-        outcome = unit_of_work(
-            db, lambda s: service.revoke(s, token, csrf, consent_id, clock.now())
-        )
-    except DomainError as exc:
-        return _page_error(exc, settings)
-    return _respond(outcome, settings, SELF_SERVICE_COOKIE, SELF_SERVICE_PATH)
+    return _page(
+        db,
+        settings,
+        SELF_SERVICE_COOKIE,
+        SELF_SERVICE_PATH,
+        lambda s: service.revoke(s, token, csrf, consent_id, clock.now()),
+    )
 
 
 @router.post("/me/sign-out", response_class=HTMLResponse, tags=TAGS)
@@ -245,8 +259,10 @@ def me_sign_out(
     token: SelfServiceCookie = None,
     csrf: FormText = "",
 ) -> Response:
-    try:
-        outcome = unit_of_work(db, lambda s: service.sign_out(s, token, csrf, clock.now()))
-    except DomainError as exc:
-        return _page_error(exc, settings)
-    return _respond(outcome, settings, SELF_SERVICE_COOKIE, SELF_SERVICE_PATH)
+    return _page(
+        db,
+        settings,
+        SELF_SERVICE_COOKIE,
+        SELF_SERVICE_PATH,
+        lambda s: service.sign_out(s, token, csrf, clock.now()),
+    )

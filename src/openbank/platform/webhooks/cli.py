@@ -6,14 +6,13 @@ import json
 import signal
 import uuid
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from openbank.core.database import Database
+from openbank.platform.cli import JsonFlag, open_database
 
 webhooks_app = typer.Typer(
     help="Webhooks: the dispatcher (also running inside every `openbank serve` process),"
@@ -22,21 +21,6 @@ webhooks_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-def _database() -> Database:
-    from openbank.core.database import Database
-    from openbank.core.logging import configure_logging
-    from openbank.core.settings import get_settings
-    from openbank.models import import_all_models
-
-    import_all_models()
-    settings = get_settings()
-    configure_logging(settings)
-    return Database(settings)
-
 
 @webhooks_app.command("dispatch")
 def dispatch(
@@ -51,7 +35,7 @@ def dispatch(
     from openbank.core.clock import get_clock
     from openbank.platform.webhooks.dispatcher import Dispatcher
 
-    database = _database()
+    database = open_database()
     dispatcher = Dispatcher(database, database.settings, get_clock())
     try:
         if once:
@@ -98,7 +82,7 @@ def dead_letters(
     from openbank.core.database import unit_of_work
     from openbank.platform.webhooks import service
 
-    database = _database()
+    database = open_database()
     try:
         page, _ = unit_of_work(
             database, lambda s: service.list_deliveries(s, "dead", app_id, None, limit)
@@ -145,7 +129,7 @@ def replay(
     if (delivery_id is None) == (not all_dead):
         err.print("give a DELIVERY_ID or --all-dead (one of them)")
         raise typer.Exit(2)
-    database = _database()
+    database = open_database()
     now = get_clock().now()
     try:
         if delivery_id is not None:
