@@ -73,6 +73,34 @@ def test_demo_moves_money_and_the_ledger_verifies(cli_env: dict[str, str]) -> No
     assert report["loan"]["trial_balance_balanced"] is True
 
 
+def test_demo_shows_a_partner_reading_a_balance_under_consent_until_revoked(
+    cli_env: dict[str, str],
+) -> None:
+    result = openbank(cli_env, "demo", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    platform = report["open_platform"]
+    assert platform["partner"] == "云集商城"
+    assert platform["app_id"] != platform["partner_id"]
+    # 张三 has two e-accounts and approves only the one with his money in it.
+    zhang = report["e_accounts"]["张三"]["id"]
+    assert platform["accounts_offered"] == 2
+    assert platform["accounts_approved"] == [zhang]
+    assert platform["accounts_seen"] == 1
+    assert platform["accounts_seen_ids"] == [zhang]
+    assert platform["balance_seen"] == platform["balance_in_the_bank"] > 0
+    assert platform["consent_status_after_revoke"] == "revoked"
+    assert platform["revoked_by"] == "customer"
+    assert platform["call_after_revoke"] == {"status": 403, "code": "consent_revoked"}
+    assert platform["events"] == ["consent.authorised", "consent.revoked"]
+    # Safe to run again: a new partner each time.
+    again = openbank(cli_env, "demo", "--json")
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)["open_platform"]
+    assert second["partner_id"] != platform["partner_id"]
+    assert second["call_after_revoke"] == {"status": 403, "code": "consent_revoked"}
+
+
 def test_ledger_verify_json_reports_totals(cli_env: dict[str, str]) -> None:
     openbank(cli_env, "demo", "--json")
     result = openbank(cli_env, "ledger", "verify", "--json")

@@ -2,14 +2,27 @@
 
 It opens sample customers and e-accounts of each PBoC class, moves money between them the way
 a partner app would (top-ups from bound cards, transfers, a withdrawal), shows a limit refusing
-a movement, then prints balances, a statement and the ledger's own verification.
+a movement, then prints balances, a statement and the ledger's own verification. Last, the
+open platform end to end over the real HTTP application (in process, no server): a partner
+onboarded, its app's DPoP-bound tokens, a consent 张三 grants on the bank's pages for one of
+his e-accounts, the app reading that balance, and 张三 revoking it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
 import random
+import re
+import secrets
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from rich.console import Console
 from rich.panel import Panel
@@ -20,7 +33,11 @@ from openbank.core.database import Database, unit_of_work
 from openbank.core.errors import DomainError
 from openbank.core.money import Money
 from openbank.customers import service as customers
-from openbank.customers.identity import resident_id_check_char
+from openbank.customers.identity import (
+    CREDIT_CODE_ALPHABET,
+    credit_code_check_char,
+    resident_id_check_char,
+)
 from openbank.customers.schemas import (
     BoundCardCreate,
     CustomerCreate,
@@ -40,6 +57,7 @@ class DemoResult:
     verify_ok: bool = False
     verify_entries: int = 0
     loan: dict[str, Any] = field(default_factory=dict)
+    open_platform: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +72,7 @@ class DemoResult:
             },
             "steps": self.steps,
             "loan": self.loan,
+            "open_platform": self.open_platform,
             "ledger_verify": {"ok": self.verify_ok, "entries": self.verify_entries},
         }
 
@@ -207,6 +226,7 @@ def run_demo(db: Database, clock: Clock, console: Console, *, quiet: bool = Fals
             else "[red]FAILED[/red]"
         )
     )
+    result.open_platform = _open_platform(db, clock, console, zhang, quiet=quiet)
     say(
         Panel(
             "Serve the API:      openbank serve --port 8000   (then open http://127.0.0.1:8000/docs)\n"
@@ -220,7 +240,8 @@ def run_demo(db: Database, clock: Clock, console: Console, *, quiet: bool = Fals
             "Price a loan:       openbank loan schedule --principal 200000 --annual-rate 0.05"
             " --months 36 --method equal-installment\n"
             "Close the day:      openbank loan eod; openbank loan trial-balance\n"
-            "Read more:          README.md, docs/lending.md, docs/credit.md, docs/benchmarks.md",
+            "Read more:          README.md, docs/platform.md, docs/lending.md, docs/credit.md,"
+            " docs/benchmarks.md",
             title="What to try next",
         )
     )
@@ -341,4 +362,421 @@ def _borrow(
         "apr_nominal": str(offer.apr.nominal),
         "outstanding_principal": contract.outstanding_principal,
         "trial_balance_balanced": balance.balanced,
+    }
+
+
+# -- 7. the open platform, end to end over HTTP ----------------------------------------------
+
+PARTNER_NAME = "云集商城"
+PARTNER_REDIRECT_URI = "https://yunji.example/openbank/callback"
+ACCOUNT_PERMISSIONS = ("accounts", "balances", "transactions")
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+class DemoStepFailed(RuntimeError):
+    """A request of the open-platform tour was not answered as the flow expects."""
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _credit_code(rng: random.Random) -> str:
+    """A unified social credit code (GB 32100-2015): a company (91) of Hangzhou (330106)."""
+    body = "91330106" + "".join(rng.choice(CREDIT_CODE_ALPHABET) for _ in range(9))
+    return body + credit_code_check_char(body)
+
+
+def _expect(response: Any, status: int) -> Any:
+    """`response` if it has `status`, else DemoStepFailed with what the bank answered."""
+    if response.status_code != status:
+        request = response.request
+        raise DemoStepFailed(
+            f"{request.method} {request.url.path} answered {response.status_code}"
+            f" (expected {status}): {response.text[:500]}"
+        )
+    return response
+
+
+def _page_value(html: str, pattern: str, what: str) -> str:
+    found = re.search(pattern, html)
+    if found is None:
+        raise DemoStepFailed(f"no {what} on the page")
+    return found.group(1)
+
+
+def _csrf(html: str) -> str:
+    return _page_value(html, r'name="csrf" value="([^"]+)"', "csrf field")
+
+
+def _sandbox_code(html: str) -> str:
+    """The one-time code the sandbox shows on the page (there is no SMS to read it from)."""
+    return _page_value(html, r'id="sandbox-code">(\d{6})<', "sandbox one-time code")
+
+
+@contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Only warnings and errors from the standard library logger `name` meanwhile."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@dataclass
+class _PartnerApp:
+    """The partner's side of the flow: the app's signing key (private_key_jwt, its public
+    half registered with the bank) and its DPoP key, which access tokens are bound to."""
+
+    client_id: str
+    key: Any  # joserfc ECKey
+    dpop_key: Any  # joserfc ECKey
+    issuer: str
+    clock: Clock
+
+    def _sign(self, header: dict[str, Any], claims: dict[str, Any], key: Any) -> str:
+        from joserfc import jwt
+
+        return jwt.encode(header, claims, key, algorithms=["ES256"])
+
+    def client_auth(self) -> dict[str, str]:
+        """The form fields authenticating the app: a fresh client assertion, aud the issuer."""
+        issued = int(self.clock.now().timestamp())
+        claims = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": self.issuer,
+            "iat": issued,
+            "exp": issued + 60,
+            "jti": secrets.token_urlsafe(16),
+        }
+        assertion = self._sign({"alg": "ES256", "kid": self.key.kid}, claims, self.key)
+        return {
+            "client_id": self.client_id,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+        }
+
+    def proof(self, method: str, path: str, access_token: str | None = None) -> str:
+        """A DPoP proof for `method` on the bank's public URL of `path`."""
+        claims: dict[str, Any] = {
+            "htm": method,
+            "htu": self.issuer + path,
+            "iat": int(self.clock.now().timestamp()),
+            "jti": secrets.token_urlsafe(16),
+        }
+        if access_token is not None:
+            claims["ath"] = _b64url(hashlib.sha256(access_token.encode()).digest())
+        header = {
+            "typ": "dpop+jwt",
+            "alg": "ES256",
+            "jwk": dict(self.dpop_key.as_dict(private=False)),
+        }
+        return self._sign(header, claims, self.dpop_key)
+
+    def token(self, web: Any, form: dict[str, str]) -> str:
+        """POST /oauth2/token with `form`, client authentication and a DPoP proof."""
+        response = web.post(
+            "/oauth2/token",
+            data={**form, **self.client_auth()},
+            headers={"DPoP": self.proof("POST", "/oauth2/token")},
+        )
+        body = _expect(response, 200).json()
+        if body.get("token_type") != "DPoP":
+            raise DemoStepFailed(f"expected a DPoP-bound token, got {body.get('token_type')}")
+        access_token: str = body["access_token"]
+        return access_token
+
+    def call(self, web: Any, method: str, path: str, token: str, **kwargs: Any) -> Any:
+        """A resource request with the DPoP-bound token (and a proof bound to it)."""
+        headers = {"Authorization": f"DPoP {token}", "DPoP": self.proof(method, path, token)}
+        if method == "POST":  # partner POSTs are idempotent under a key of the app's choosing
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        return web.request(method, path, headers=headers, **kwargs)
+
+
+def _open_platform(
+    db: Database, clock: Clock, console: Console, holder: EAccount, *, quiet: bool
+) -> dict[str, Any]:
+    """The partner flow through the real HTTP application, in process: the operator onboards
+    云集商城 and its sandbox app; the app gets a client_credentials token (private_key_jwt +
+    DPoP), asks for an account-access consent and pushes an authorization request (PKCE);
+    张三 signs in on the bank's pages and approves one e-account; the app redeems the code
+    and reads that e-account's balance; 张三 revokes the consent on "my consents" and the
+    app's next call is refused."""
+    with warnings.catch_warnings():  # starlette would rather have httpx2; httpx works
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+    from joserfc.jwk import ECKey
+    from sqlalchemy import select
+
+    from openbank.api import create_app
+    from openbank.core.models import OutboxEvent
+
+    settings = db.settings
+    rng = random.SystemRandom()
+
+    def say(message: str) -> None:
+        if not quiet:
+            console.print(message)
+
+    say(
+        "\n[bold]7. The open platform: a partner app reads 张三's balance under his consent"
+        "[/bold] (the real HTTP API, in process)"
+    )
+    # His phone is his sign-in login on the bank's pages.
+    customer = unit_of_work(db, lambda s: customers.get_customer(s, holder.customer_id))
+    second = unit_of_work(
+        db,
+        lambda s: customers.open_e_account(
+            s,
+            EAccountCreate.model_validate(
+                {
+                    "customer_id": customer.id,
+                    "class": "II",
+                    "bound_card": BoundCardCreate(number=CARD, bank_name="中国工商银行"),
+                }
+            ),
+            clock.now(),
+        ),
+    )
+    say(f"  张三 also keeps a class II e-account: [cyan]{second.id}[/cyan]")
+
+    # The tour's own lines say what happens: the bank's and httpx's request logs stay quiet.
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    quiet_settings = settings.model_copy(
+        update={"log_level": logging.getLevelName(max(level, logging.WARNING))}
+    )
+    admin = {"Authorization": f"Bearer {settings.admin_token}"}
+    with (
+        _quiet_logger("httpx"),
+        TestClient(
+            create_app(quiet_settings, clock), base_url=settings.public_url, follow_redirects=False
+        ) as web,
+    ):
+        # 1. The operator onboards the partner and registers its sandbox app.
+        partner = _expect(
+            web.post(
+                "/v1/partners",
+                json={
+                    "legal_name": PARTNER_NAME,
+                    "unified_social_credit_code": _credit_code(rng),
+                    "contact_name": "赵六",
+                    "contact_email": "developers@yunji.example",
+                    "contact_phone": "+8613800138000",
+                },
+                headers=admin,
+            ),
+            201,
+        ).json()
+        key = ECKey.generate_key("P-256", parameters={"kid": uuid.uuid4().hex[:16], "alg": "ES256"})
+        registered = _expect(
+            web.post(
+                f"/v1/partners/{partner['id']}/apps",
+                json={
+                    "name": PARTNER_NAME,
+                    "environment": "sandbox",
+                    "redirect_uris": [PARTNER_REDIRECT_URI],
+                    "jwks": {"keys": [dict(key.as_dict(private=False))]},
+                    "products": ["e_accounts"],
+                },
+                headers=admin,
+            ),
+            201,
+        ).json()
+        app = _PartnerApp(
+            client_id=registered["client_id"],
+            key=key,
+            dpop_key=ECKey.generate_key("P-256"),
+            issuer=settings.public_url,
+            clock=clock,
+        )
+        say(
+            f"  the operator onboards {PARTNER_NAME} ({partner['unified_social_credit_code']})"
+            f" and registers its sandbox app [cyan]{app.client_id}[/cyan] with an ES256 key"
+        )
+
+        # 2. The app's own token: private_key_jwt + DPoP.
+        partner_token = app.token(web, {"grant_type": "client_credentials", "scope": "accounts"})
+        say(
+            "  the app gets a DPoP-bound client_credentials token (private_key_jwt, scope accounts)"
+        )
+
+        # 3. A consent for 张三's accounts, and the pushed authorization request naming it.
+        consent = _expect(
+            app.call(
+                web,
+                "POST",
+                "/v1/open/account-access-consents",
+                partner_token,
+                json={"permissions": list(ACCOUNT_PERMISSIONS)},
+            ),
+            201,
+        ).json()
+        verifier = secrets.token_urlsafe(48)
+        state = secrets.token_urlsafe(12)
+        pushed = _expect(
+            web.post(
+                "/oauth2/par",
+                data={
+                    "response_type": "code",
+                    "redirect_uri": PARTNER_REDIRECT_URI,
+                    "scope": "accounts",
+                    "state": state,
+                    "consent_id": consent["id"],
+                    "code_challenge": _b64url(hashlib.sha256(verifier.encode()).digest()),
+                    "code_challenge_method": "S256",
+                    **app.client_auth(),
+                },
+            ),
+            201,
+        ).json()
+        say(
+            f"  it asks for consent [cyan]{consent['id']}[/cyan]"
+            f" ({', '.join(consent['permissions'])}: {consent['status']}) and pushes an"
+            " authorization request naming it (PAR, PKCE S256)"
+        )
+
+        # 4. 张三 on the bank's pages: sign-in, one-time code, one account ticked, approve.
+        password = secrets.token_urlsafe(12)
+        _expect(
+            web.post(
+                f"/v1/sandbox/customers/{customer.id}/credentials",
+                json={"password": password},
+                headers=admin,
+            ),
+            200,
+        )
+        page = _expect(
+            web.get(
+                "/oauth2/authorize",
+                params={"client_id": app.client_id, "request_uri": pushed["request_uri"]},
+            ),
+            200,
+        )
+        csrf = _csrf(page.text)
+        page = _expect(
+            web.post(
+                "/oauth2/authorize/sign-in",
+                data={"phone": customer.phone, "password": password, "csrf": csrf},
+            ),
+            200,
+        )
+        code = _sandbox_code(page.text)
+        page = _expect(
+            web.post("/oauth2/authorize/verify", data={"code": code, "csrf": csrf}),
+            200,
+        )
+        offered = re.findall(r'name="e_account_ids" value="([^"]+)"', page.text)
+        chosen = str(holder.id) if str(holder.id) in offered else offered[0]
+        say(
+            f"  张三 signs in on the consent page (phone, password, sandbox code {code}), sees"
+            f" {len(offered)} e-accounts offered and ticks only [cyan]{chosen}[/cyan]"
+        )
+        decided = _expect(
+            web.post(
+                "/oauth2/authorize/decision",
+                data={
+                    "csrf": _csrf(page.text),
+                    "decision": "approve",
+                    "e_account_ids": [chosen],
+                    "permissions": list(ACCOUNT_PERMISSIONS),
+                },
+            ),
+            303,
+        )
+        location = decided.headers["location"]
+        answer = {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+        if not location.startswith(PARTNER_REDIRECT_URI) or answer.get("state") != state:
+            raise DemoStepFailed(f"unexpected authorization response: {location}")
+        if answer.get("iss") != settings.public_url or "code" not in answer:
+            raise DemoStepFailed(f"unexpected authorization response: {location}")
+        say(f"  approved: the browser goes back to {PARTNER_REDIRECT_URI} with code, state, iss")
+
+        # 5. The code for a DPoP-bound customer token; the accounts and the balance.
+        customer_token = app.token(
+            web,
+            {
+                "grant_type": "authorization_code",
+                "code": answer["code"],
+                "redirect_uri": PARTNER_REDIRECT_URI,
+                "code_verifier": verifier,
+            },
+        )
+        accounts = _expect(app.call(web, "GET", "/v1/open/accounts", customer_token), 200).json()[
+            "data"
+        ]
+        seen = [a["id"] for a in accounts]
+        balance = _expect(
+            app.call(web, "GET", f"/v1/open/accounts/{chosen}/balances", customer_token), 200
+        ).json()
+        say(
+            f"  the app redeems the code and reads: {len(seen)} account"
+            f"{'' if len(seen) == 1 else 's'} ({'exactly' if seen == [chosen] else 'NOT'}"
+            f" what 张三 approved), balance [bold]{_yuan(balance['balance'])}[/bold]"
+        )
+
+        # 6. 张三 revokes the consent under "my consents"; the app's next call is refused.
+        page = _expect(web.get("/me/consents"), 200)
+        csrf = _csrf(page.text)
+        page = _expect(
+            web.post(
+                "/me/sign-in", data={"phone": customer.phone, "password": password, "csrf": csrf}
+            ),
+            200,
+        )
+        _expect(web.post("/me/verify", data={"code": _sandbox_code(page.text), "csrf": csrf}), 303)
+        page = _expect(web.get("/me/consents"), 200)
+        _expect(
+            web.post(f"/me/consents/{consent['id']}/revoke", data={"csrf": _csrf(page.text)}),
+            303,
+        )
+        refused = app.call(web, "GET", f"/v1/open/accounts/{chosen}/balances", customer_token)
+        refusal = {"status": refused.status_code, "code": refused.json().get("code")}
+        say(
+            "  张三 revokes it on /me/consents; the app's very next call answers"
+            f" [bold]{refusal['status']} {refusal['code']}[/bold]"
+        )
+
+        # 7. What the app is told: the consent's status, and the webhook events it produced.
+        after = _expect(
+            app.call(
+                web, "GET", f"/v1/open/account-access-consents/{consent['id']}", partner_token
+            ),
+            200,
+        ).json()
+    in_the_bank = unit_of_work(db, lambda s: customers.get_e_account(s, holder.id)).balance
+    events = unit_of_work(
+        db,
+        lambda s: list(
+            s.scalars(
+                select(OutboxEvent.event_type)
+                .where(OutboxEvent.subject == f"consents/{consent['id']}")
+                .order_by(OutboxEvent.id)
+            )
+        ),
+    )
+    say(
+        f"  the app reads the consent: [bold]{after['status']}[/bold]"
+        f" (by {after.get('revoked_by') or '?'}); the webhook events it produced (outbox): "
+        + ", ".join(events)
+    )
+    return {
+        "partner": PARTNER_NAME,
+        "partner_id": partner["id"],
+        "app_id": app.client_id,
+        "consent_id": consent["id"],
+        "accounts_offered": len(offered),
+        "accounts_approved": [chosen],
+        "accounts_seen": len(seen),
+        "accounts_seen_ids": seen,
+        "balance_seen": balance["balance"],
+        "balance_in_the_bank": in_the_bank,
+        "consent_status_after_revoke": after["status"],
+        "revoked_by": after.get("revoked_by"),
+        "call_after_revoke": refusal,
+        "events": events,
     }
