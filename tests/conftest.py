@@ -20,6 +20,9 @@ from openbank.core.migrate import upgrade
 from openbank.core.settings import Settings
 
 ADMIN_TOKEN = "test-admin-token"
+# The bank's public URL in tests, and the base URL of every test client: OAuth audiences and
+# DPoP proofs name endpoints as published, never as a request's Host header says.
+BASE_URL = "http://127.0.0.1:8000"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -39,6 +42,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
     return Settings(
         database_url=url,
         admin_token=ADMIN_TOKEN,
+        public_url=overrides.pop("public_url", BASE_URL),
         home=Path(tempfile.gettempdir()) / "openbank-tests",
         **overrides,
     )
@@ -77,7 +81,7 @@ def clock() -> ShiftedClock:
 @pytest.fixture(scope="session")
 def client(db: Database, settings: Settings, clock: ShiftedClock) -> Iterator[TestClient]:
     app = create_app(settings, clock)
-    with TestClient(app, headers=AUTH) as test_client:
+    with TestClient(app, headers=AUTH, base_url=BASE_URL) as test_client:
         yield test_client
 
 

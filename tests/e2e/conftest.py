@@ -19,7 +19,7 @@ import pytest
 from openbank.core.database import Database, drop_database
 from openbank.ledger import service
 from openbank.ledger.schemas import VerifyReport
-from tests.conftest import ADMIN_TOKEN, AUTH, create_database, make_settings
+from tests.conftest import ADMIN_TOKEN, AUTH, BASE_URL, create_database, make_settings
 
 STARTUP_LIMIT_S = 90.0
 
@@ -49,6 +49,8 @@ class Server:
             **os.environ,
             "OPENBANK_DATABASE_URL": self.database_url,
             "OPENBANK_ADMIN_TOKEN": ADMIN_TOKEN,
+            # Every process answers for one public URL, as behind a load balancer.
+            "OPENBANK_PUBLIC_URL": BASE_URL,
             "OPENBANK_HOME": str(self.log.parent / "home"),
         }
         with self.log.open("ab") as log:

@@ -33,10 +33,10 @@ from openbank.core.database import Database, unit_of_work
 from openbank.platform.consents import service as consents
 from openbank.platform.consents.schemas import Permission
 from openbank.platform.oauth import service as oauth
+from tests.conftest import BASE_URL
 from tests.platform.support import PartnerApp
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-BASE_URL = "http://testserver"
 
 
 def b64url(data: bytes) -> str:
@@ -58,7 +58,7 @@ def issuer(client: TestClient) -> str:
 
 
 def absolute(url: str) -> str:
-    """The URL a TestClient request reaches (relative paths are under http://testserver)."""
+    """The URL a TestClient request reaches (relative paths are under BASE_URL)."""
     return url if "://" in url else BASE_URL + url
 
 

@@ -26,7 +26,7 @@ from openbank.core.settings import Settings
 from openbank.platform.gateway import audit
 from openbank.platform.gateway import service as gateway
 from openbank.platform.principal import PartnerCall
-from tests.conftest import AUTH
+from tests.conftest import AUTH, BASE_URL
 
 router = APIRouter()
 
@@ -118,7 +118,9 @@ def gateway_app(db: Database, settings: Settings, gateway_clock: ShiftedClock) -
 @pytest.fixture(scope="session")
 def gw(gateway_app: FastAPI) -> Iterator[TestClient]:
     """A client of the gateway test app, sending the bootstrap admin token."""
-    with TestClient(gateway_app, headers=AUTH, raise_server_exceptions=False) as test_client:
+    with TestClient(
+        gateway_app, headers=AUTH, base_url=BASE_URL, raise_server_exceptions=False
+    ) as test_client:
         yield test_client
 
 

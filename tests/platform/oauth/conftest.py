@@ -13,7 +13,7 @@ from openbank.api import create_app
 from openbank.core.clock import ShiftedClock
 from openbank.core.database import Database
 from openbank.core.settings import Settings
-from tests.conftest import AUTH
+from tests.conftest import AUTH, BASE_URL
 from tests.platform.support import PartnerApp
 from tests.platform.support import create_app as create_partner_app
 
@@ -26,7 +26,7 @@ def clock() -> ShiftedClock:
 @pytest.fixture(scope="package")
 def client(db: Database, settings: Settings, clock: ShiftedClock) -> Iterator[TestClient]:
     app = create_app(settings, clock)
-    with TestClient(app, headers=AUTH) as test_client:
+    with TestClient(app, headers=AUTH, base_url=BASE_URL) as test_client:
         yield test_client
 
 

@@ -25,10 +25,10 @@ from openbank.core.database import Database, unit_of_work
 from openbank.core.settings import Settings
 from openbank.platform.consents import service as consents
 from openbank.platform.oauth import service as oauth
-from tests.conftest import AUTH
+from tests.conftest import AUTH, BASE_URL
 from tests.platform.consents.support import Bank
 from tests.platform.support import REDIRECT_URI, PartnerApp, create_app
-from tests.platform.tokens import BASE_URL, DPoPKey, Token, auth_headers, client_credentials_token
+from tests.platform.tokens import DPoPKey, Token, auth_headers, client_credentials_token
 
 ACCOUNTS = "/v1/open/accounts"
 
@@ -40,7 +40,9 @@ def real_time() -> ShiftedClock:
 
 @pytest.fixture(scope="module")
 def api(db: Database, settings: Settings, real_time: ShiftedClock) -> Iterator[TestClient]:
-    with TestClient(create_api(settings, real_time), headers=AUTH) as test_client:
+    with TestClient(
+        create_api(settings, real_time), headers=AUTH, base_url=BASE_URL
+    ) as test_client:
         yield test_client
 
 

@@ -142,11 +142,36 @@ def test_an_assertion_with_a_wrong_audience_is_refused(client: TestClient, app: 
     assert_oauth_error(_token(client, app, assertion), "invalid_client", 401)
 
 
-def test_the_token_endpoint_url_is_accepted_as_audience(
+def test_the_token_endpoint_url_is_refused_as_audience(client: TestClient, app: PartnerApp) -> None:
+    """FAPI 2.0: the issuer is the sole audience."""
+    assertion = _assertion(client, app, aud=f"{issuer(client)}/oauth2/token")
+    assert_oauth_error(_token(client, app, assertion), "invalid_client", 401)
+
+
+def test_an_audience_list_naming_the_issuer_is_refused(client: TestClient, app: PartnerApp) -> None:
+    assertion = _assertion(client, app, aud=["https://another-server.example", issuer(client)])
+    assert_oauth_error(_token(client, app, assertion), "invalid_client", 401)
+
+
+def test_an_assertion_made_for_another_server_is_refused_whatever_the_host_header(
     client: TestClient, app: PartnerApp
 ) -> None:
-    assertion = _assertion(client, app, aud="http://testserver/oauth2/token")
-    assert _token(client, app, assertion).status_code == 200
+    """An assertion a client made for another server, replayed here under that server's
+    name in the Host header, must not pass: the audience is checked against the issuer."""
+    assertion = _assertion(client, app, aud="http://evil.example")
+    proof = DPoPKey(clock=server_clock(client)).proof("POST", "http://evil.example/oauth2/token")
+    response = client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": "lending",
+            "client_id": app.client_id,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+        },
+        headers={"DPoP": proof, "Host": "evil.example"},
+    )
+    assert_oauth_error(response, "invalid_client", 401)
 
 
 def test_a_replayed_client_assertion_is_refused(client: TestClient, app: PartnerApp) -> None:

@@ -26,7 +26,7 @@ from openbank.platform.oauth.errors import (
 )
 from openbank.platform.oauth.resource import app_call, partner_call
 from openbank.platform.principal import PartnerCall
-from tests.conftest import AUTH
+from tests.conftest import AUTH, BASE_URL
 from tests.platform.oauth.support import PING, authenticate, resource_request
 from tests.platform.support import PartnerApp, create_app
 from tests.platform.tokens import (
@@ -60,7 +60,7 @@ def api(db: Database, settings: Settings, clock: ShiftedClock) -> Iterator[TestC
     async def app_ping(call: Annotated[PartnerCall, app_call()]) -> dict[str, Any]:
         return {"app_id": str(call.app_id)}
 
-    with TestClient(application, headers=AUTH) as test_client:
+    with TestClient(application, headers=AUTH, base_url=BASE_URL) as test_client:
         yield test_client
 
 

@@ -15,7 +15,7 @@ from openbank.core.clock import ShiftedClock
 from openbank.core.database import Database
 from openbank.core.settings import Settings
 from openbank.platform.signin.api import router as signin_router
-from tests.conftest import AUTH
+from tests.conftest import AUTH, BASE_URL
 
 
 def signin_app(settings: Settings, clock: ShiftedClock) -> FastAPI:
@@ -29,7 +29,9 @@ def signin_app(settings: Settings, clock: ShiftedClock) -> FastAPI:
 def signin_client(db: Database, settings: Settings, clock: ShiftedClock) -> Iterator[TestClient]:
     """Operator calls carry the bootstrap token; redirects are not followed, so tests see
     where the pages send the browser."""
-    with TestClient(signin_app(settings, clock), headers=AUTH, follow_redirects=False) as client:
+    with TestClient(
+        signin_app(settings, clock), headers=AUTH, base_url=BASE_URL, follow_redirects=False
+    ) as client:
         yield client
 
 

@@ -78,10 +78,10 @@ async def _call(request: Request, settings_url: str) -> EndpointCall:
     proofs = request.headers.getlist("dpop")
     if len(proofs) > 1:
         raise InvalidDpopProof("send exactly one DPoP header")
-    actual = str(request.url.replace(query="", fragment=""))
+    # The endpoint as published (public_url): never the Host header the request came with.
     return EndpointCall(
         method=request.method,
-        urls=(settings_url + request.url.path, actual),
+        urls=(settings_url + request.url.path,),
         form=form,
         dpop=proofs[0] if proofs else None,
     )

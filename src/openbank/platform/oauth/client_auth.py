@@ -4,7 +4,7 @@ No shared secrets exist for apps: an app proves itself with a JWT signed by a ke
 registered JWKS (inline, or fetched from its `jwks_uri` and cached a few minutes). The
 checks, in order: assertion type; `alg` PS256/ES256/EdDSA (never HS256, RS256 or none);
 `iss` = `sub` = client_id of an active app of an active partner; signature by one of the
-app's keys; `aud` the issuer (or the endpoint URL being called); `exp` not past; `iat`
+app's keys; `aud` the issuer, as a string (nothing else); `exp` not past; `iat`
 present, not in the future, not older than `oauth_proof_max_age_seconds`; `jti` never used
 before (kept in the shared table until the assertion could not be accepted anyway).
 """
@@ -77,10 +77,10 @@ def authenticate(
 
     if not _signed_by_app(app, assertion, alg, parsed.header.get("kid")):
         raise InvalidClient("the client assertion is not signed by a key registered for the app")
-    audience = claims.get("aud")
-    audience_list = [audience] if isinstance(audience, str) else audience
-    if not isinstance(audience_list, list) or not set(audience_list) & set(audiences):
-        raise InvalidClient("the client assertion's aud must be the issuer")
+    # FAPI 2.0: the issuer as the sole, string-valued audience. Nothing taken from the
+    # request (its Host header) can widen it: an assertion made for another server is refused.
+    if claims.get("aud") not in audiences:
+        raise InvalidClient("the client assertion's aud must be the issuer, as a string")
     keep_until = _check_times(claims, now, max_age_seconds)
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:

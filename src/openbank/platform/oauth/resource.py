@@ -60,7 +60,7 @@ class ResourceRequest:
     """What the resource check needs from an HTTP request."""
 
     method: str
-    urls: tuple[str, ...]  # the URL as published (public_url + path) and as reached
+    urls: tuple[str, ...]  # the URL as published: public_url + path
     authorization: list[str]  # every Authorization header sent
     dpop: list[str]  # every DPoP header sent
 
@@ -166,10 +166,8 @@ def authenticate(
 def _resource_request(request: Request, settings: Settings) -> ResourceRequest:
     return ResourceRequest(
         method=request.method,
-        urls=(
-            settings.public_url + request.url.path,
-            str(request.url.replace(query="", fragment="")),
-        ),
+        # As published (public_url), never rebuilt from the request's Host header.
+        urls=(settings.public_url + request.url.path,),
         authorization=request.headers.getlist("authorization"),
         dpop=request.headers.getlist("dpop"),
     )

@@ -142,7 +142,7 @@ def _authenticate(session: Session, settings: Settings, call: EndpointCall, now:
     return client_auth.authenticate(
         session,
         call.form,
-        (settings.public_url, *call.urls),
+        (settings.public_url,),
         now,
         settings.oauth_proof_max_age_seconds,
     )
