@@ -12,9 +12,9 @@ from openbank.core.database import Database
 from openbank.core.settings import Settings
 from openbank.platform.oauth import resource
 from openbank.platform.principal import PartnerCall
+from tests.conftest import BASE_URL
 from tests.platform.support import PartnerApp
 from tests.platform.tokens import (
-    BASE_URL,
     DPoPKey,
     Pkce,
     Token,

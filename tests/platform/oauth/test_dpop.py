@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from openbank.core.clock import ShiftedClock
 from openbank.platform.oauth.dpop import DpopError, normalize_url, verify_proof
 from tests.platform.oauth.support import assert_oauth_error
 from tests.platform.support import PartnerApp
-from tests.platform.tokens import DPoPKey, ath, client_auth
+from tests.platform.tokens import DPoPKey, ath, client_auth, issuer
 
 URL = "https://bank.example/v1/open/accounts"
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -247,3 +248,20 @@ def test_a_proof_for_the_published_issuer_url_is_accepted(
         headers={"DPoP": key.proof("POST", f"{issuer}/oauth2/token")},
     )
     assert response.status_code == 200, response.text
+
+
+def _proof_with_iat(iat_json: str, url: str, method: str) -> str:
+    """A proof whose iat is written as raw JSON text (numbers JSON cannot or should not hold)."""
+    key = ECKey.generate_key("P-256")
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": dict(key.as_dict(private=False))}
+    payload = (
+        f'{{"htm":"{method}","htu":"{url}","iat":{iat_json},"jti":"{secrets.token_hex(8)}"}}'
+    ).encode()
+    return jws.serialize_compact(header, payload, key, algorithms=["ES256"])
+
+
+@pytest.mark.parametrize("iat", ["1e20", "1e400", "NaN", "-Infinity", "-1e20"])
+def test_a_proof_with_an_absurd_iat_is_a_401_not_a_500(client: TestClient, iat: str) -> None:
+    proof = _proof_with_iat(iat, f"{issuer(client)}/v1/open/accounts", "GET")
+    response = client.get("/v1/open/accounts", headers={"Authorization": "DPoP x", "DPoP": proof})
+    assert response.status_code == 401, response.text

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,13 +58,22 @@ def peek(value: str) -> Unverified:
         raise JoseCheckFailed("not a compact JWS")
     try:
         header_part, payload_part, _ = value.split(".")
-        header = json.loads(_b64decode(header_part))
-        claims = json.loads(_b64decode(payload_part))
+        header = json.loads(_b64decode(header_part), parse_constant=_no_constant)
+        claims = json.loads(_b64decode(payload_part), parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise JoseCheckFailed("the JWS does not parse") from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise JoseCheckFailed("the JWS header and payload must be JSON objects")
     return Unverified(header=header, claims=claims)
+
+
+def _no_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity: Python's parser accepts them unless told not to."""
+    raise ValueError(f"{name} is not JSON")
+
+
+# NumericDates beyond this (year 36812) are nonsense, and would overflow `datetime`.
+MAX_NUMERIC_DATE = 2**40
 
 
 def _b64decode(part: str) -> bytes:
@@ -117,4 +127,6 @@ def numeric_date(claims: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise JoseCheckFailed(f"{name} must be a number of seconds since the epoch")
+    if not math.isfinite(value) or not 0 <= value <= MAX_NUMERIC_DATE:
+        raise JoseCheckFailed(f"{name} is not a plausible number of seconds since the epoch")
     return float(value)
