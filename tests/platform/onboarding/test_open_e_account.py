@@ -75,14 +75,9 @@ class World:
         self, spec: EAccountOpen, now: datetime | None = None, call: PartnerCall | None = None
     ) -> OpenedEAccount:
         at = now or self.now()
-        return service.counting_otp_failures(
+        return unit_of_work(
             self.db,
-            spec,
-            at,
-            lambda: unit_of_work(
-                self.db,
-                lambda s: service.open_e_account(s, call or self.call, spec, at, self.settings),
-            ),
+            lambda s: service.open_e_account(s, call or self.call, spec, at, self.settings),
         )
 
     def counts(self) -> tuple[int, int, int]:

@@ -64,18 +64,13 @@ def open_e_account(
     """Open a class II e-account for the app's user (name, resident ID, phone confirmed with
     the one-time code, own bank card bound), with an authorised consent for the app."""
     now = clock.now()
-    return service.counting_otp_failures(
+    return partner_idempotent_post(
         db,
+        request,
+        response,
+        call,
+        idempotency_key,
         body,
-        now,
-        lambda: partner_idempotent_post(
-            db,
-            request,
-            response,
-            call,
-            idempotency_key,
-            body,
-            201,
-            lambda s: service.open_e_account(s, call, body, now, settings),
-        ),
+        201,
+        lambda s: service.open_e_account(s, call, body, now, settings),
     )

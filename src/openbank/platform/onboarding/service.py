@@ -9,15 +9,13 @@ at a lower level is raised to it.
 
 Everything an opening writes (customer, e-account and its ledger account, the app's consent,
 the `e_account.opened` event, the consumed one-time code) commits in the caller's one
-transaction, or nothing does. The exception is a wrong one-time code: that try must count even
-though the opening rolls back, so `counting_otp_failures` records it in a transaction of its
-own (otherwise a partner could guess codes without limit).
+transaction, or nothing does. The exception is a wrong one-time code: `otp.verify` counts that
+try in a transaction of its own, so it stays counted though the opening rolls back. A code is
+bound to the app that asked for it: another app can neither use it nor spend its tries.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -25,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from openbank.core import outbox
 from openbank.core.clock import business_date
-from openbank.core.database import Database, RetryableConflict, unit_of_work
+from openbank.core.database import RetryableConflict
 from openbank.core.settings import Settings
 from openbank.customers import service as customers
 from openbank.customers.errors import CustomerExists
@@ -33,7 +31,6 @@ from openbank.customers.schemas import BoundCardCreate, Customer, CustomerCreate
 from openbank.customers.vocabulary import AccountClass
 from openbank.platform import otp
 from openbank.platform.consents import service as consents
-from openbank.platform.errors import OtpInvalid
 from openbank.platform.onboarding.errors import IdentityMismatch, OnboardingNotAllowed
 from openbank.platform.onboarding.schemas import (
     EAccountOpen,
@@ -46,6 +43,13 @@ from openbank.platform.principal import PartnerCall
 T = TypeVar("T")
 
 OTP_PURPOSE = "open_e_account"
+
+
+def _otp_purpose(call: PartnerCall) -> str:
+    """A code asked for by one app is good for that app only."""
+    return f"{OTP_PURPOSE}:{call.app_id}"
+
+
 SCOPE = "e_accounts"
 ACCOUNT_CLASS: AccountClass = "II"
 REMOTE_KYC_LEVEL = customers.KYC_REQUIRED[ACCOUNT_CLASS]
@@ -64,7 +68,9 @@ def send_otp(
     has an SMS gateway."""
     _require_scope(call)
     phone = customers.validate_mobile_phone(spec.phone)
-    challenge = otp.issue(session, OTP_PURPOSE, phone, now, sandbox=call.environment == "sandbox")
+    challenge = otp.issue(
+        session, _otp_purpose(call), phone, now, sandbox=call.environment == "sandbox"
+    )
     return OtpChallenge(
         challenge_id=challenge.id,
         expires_at=challenge.expires_at,
@@ -113,7 +119,7 @@ def open_e_account(
     id_number = customers.validate_resident_id(spec.id_number, business_date(now, settings.tz))
     phone = customers.validate_mobile_phone(spec.phone)
     card = customers.validate_card_number(spec.bound_card.number)
-    otp.verify(session, spec.otp_challenge_id, OTP_PURPOSE, phone, spec.otp_code, now)
+    otp.verify(session, spec.otp_challenge_id, _otp_purpose(call), phone, spec.otp_code, now)
     customer = _customer_for(session, spec.name, id_number, phone, now, settings)
     customer_id = customer.id
     opened = customers.open_e_account(
@@ -151,29 +157,3 @@ def open_e_account(
         out_user_id=spec.out_user_id,
         created_at=opened.created_at,
     )
-
-
-class _CodeAccepted(Exception):
-    """The recount found the code right after all: roll the recount back."""
-
-
-def counting_otp_failures(
-    db: Database, spec: EAccountOpen, now: datetime, run: Callable[[], T]
-) -> T:
-    """Run an opening (`run`, which commits or rolls back as a whole); when it fails on the
-    one-time code, count that failed try in a transaction of its own, then re-raise."""
-    try:
-        return run()
-    except OtpInvalid:
-        phone = customers.validate_mobile_phone(spec.phone)  # valid: it got to the code
-        with contextlib.suppress(_CodeAccepted):
-            unit_of_work(db, lambda s: _count_failed_try(s, spec, phone, now))
-        raise
-
-
-def _count_failed_try(session: Session, spec: EAccountOpen, phone: str, now: datetime) -> None:
-    try:
-        otp.verify(session, spec.otp_challenge_id, OTP_PURPOSE, phone, spec.otp_code, now)
-    except OtpInvalid:
-        return  # the try was counted (or the code was already spent): commit that
-    raise _CodeAccepted()

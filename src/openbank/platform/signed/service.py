@@ -672,9 +672,4 @@ def _dispatch(
     document: dict[str, Any],
     ctx: Context,
 ) -> tuple[dict[str, Any], PartnerCall]:
-    def run() -> tuple[dict[str, Any], PartnerCall]:
-        return unit_of_work(db, lambda s: _run(s, method_name, method, biz, document, ctx))
-
-    if isinstance(biz, EAccountOpen):
-        return onboarding.counting_otp_failures(db, biz, ctx.now, run)
-    return run()
+    return unit_of_work(db, lambda s: _run(s, method_name, method, biz, document, ctx))
