@@ -6,6 +6,7 @@ public keys. Independent of the code under test except the SM2 helpers."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import secrets
@@ -138,6 +139,11 @@ def sign_params(sapp: SignedApp, params: dict[str, str], sign_type: str) -> str:
     return crypto.sign_sm2(sapp.sm2_private, data)
 
 
+WRITES = frozenset(
+    {"openbank.eaccount.open", "openbank.eaccount.topup", "openbank.eaccount.withdraw"}
+)
+
+
 def request_params(
     client: TestClient,
     sapp: SignedApp,
@@ -147,7 +153,12 @@ def request_params(
     encrypt_type: str | None = None,
     **overrides: str,
 ) -> dict[str, str]:
-    """The signed parameters of a request; `overrides` replace any before signing."""
+    """The signed parameters of a request; `overrides` replace any before signing. A write
+    without an `out_request_no` gets one derived from its method and content, as a partner's
+    SDK would number a request once and keep the number across its retries."""
+    if method in WRITES and "out_request_no" not in biz:
+        digest = hashlib.sha256(json.dumps([method, biz], sort_keys=True).encode()).hexdigest()
+        biz = {**biz, "out_request_no": f"t{digest[:31]}"}
     biz_content = json.dumps(biz, ensure_ascii=False)
     if encrypt_type is None and sapp.encryption != "none":
         encrypt_type = sapp.encryption

@@ -488,3 +488,20 @@ def test_out_request_numbers_are_kept_per_app(client: TestClient, db: Database) 
         ),
     )
     assert f"signed:{sapp.app_id}" in scopes
+
+
+def test_a_top_up_without_out_request_no_is_refused_and_moves_nothing(
+    client: TestClient,
+) -> None:
+    """Without its own request number a retried write could move money twice."""
+    sapp = signed_app(client)
+    opened = open_account(client, sapp)
+    biz = {
+        "consent_id": opened.consent_id,
+        "e_account_id": opened.e_account_id,
+        "amount": 700,
+        "out_request_no": None,
+    }
+    response = call(client, sapp, "openbank.eaccount.topup", biz)
+    assert response.status_code == 400, response.text
+    assert _balance(client, sapp, opened) == 0

@@ -77,9 +77,10 @@ class TransactionsQuery(AccountQuery):
 
 class FundsMove(AccountQuery):
     amount: PositiveAmount = Field(description="Fen")
-    out_request_no: OutRequestNo | None = Field(
-        default=None,
-        description="The partner's own request number: retries return the first result",
+    out_request_no: OutRequestNo = Field(
+        description="The partner's own request number, required: a retry (a new signed request"
+        " with the same out_request_no and content) returns the first result, so money never"
+        " moves twice"
     )
 
 

@@ -495,7 +495,7 @@ class Method:
 
 
 class SignedEAccountOpen(EAccountOpen):
-    out_request_no: OutRequestNo | None = None
+    out_request_no: OutRequestNo  # required: a retried opening must not open twice
 
 
 def _otp_send(session: Session, ctx: Context, biz: OtpChallengeCreate) -> BaseModel:
@@ -580,6 +580,7 @@ def _run(
     def work() -> tuple[int, Any]:
         return 200, method.handler(session, ctx, biz).model_dump(mode="json", by_alias=True)
 
+    # Writes carry a required out_request_no (their schemas say so); reads run every time.
     out_request_no: str | None = getattr(biz, "out_request_no", None) if method.writes else None
     _, data, _ = run_once(
         session,
