@@ -204,3 +204,15 @@ def _audit_row(client_ip: str | None = None) -> tuple[object, ...]:
         "client_ip": client_ip,
     }
     return tuple(values.get(column) for column in COLUMNS)
+
+
+def test_oauth_calls_are_recorded_under_the_client_that_called(gw: TestClient) -> None:
+    interaction = str(uuid.uuid4())
+    client_id = str(uuid.uuid4())
+    gw.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": client_id},
+        headers={"x-fapi-interaction-id": interaction},
+    )
+    [row] = search(gw, interaction_id=interaction)["data"]
+    assert row["app_id"] == client_id

@@ -59,7 +59,8 @@ def _authlib(api: TestClient, app: PartnerApp, **kwargs: Any) -> OAuth2Client:
         transport=api._transport,  # the ASGI app, in process
         **kwargs,
     )
-    session.register_client_auth_method(PrivateKeyJWT(alg="ES256"))
+    # FAPI 2.0: the audience is the issuer (Authlib would name the endpoint by default).
+    session.register_client_auth_method(PrivateKeyJWT(token_endpoint=BASE_URL, alg="ES256"))
     return session
 
 

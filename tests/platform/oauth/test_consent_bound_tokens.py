@@ -19,7 +19,7 @@ from openbank.platform.consents import service as consents
 from openbank.platform.consents.errors import ConsentNotFound
 from openbank.platform.oauth import service as oauth
 from tests.platform.consents.support import Bank, Holder
-from tests.platform.oauth.support import assert_oauth_error, token_request
+from tests.platform.oauth.support import assert_oauth_error, introspect, token_request
 from tests.platform.support import PartnerApp, create_app
 from tests.platform.tokens import (
     Token,
@@ -154,3 +154,12 @@ def test_approval_needs_the_consent_authorised_by_that_customer(
 
     with pytest.raises(ConsentNotFound):
         unit_of_work(bank.db, approve_as_stranger)
+
+
+def test_introspection_says_inactive_once_the_consent_is_revoked(
+    client: TestClient, bank: Bank, app: PartnerApp
+) -> None:
+    token, holder, consent_id = _token(client, bank, app)
+    assert introspect(client, app, token.access_token)["active"] is True
+    bank.run(lambda s: consents.revoke_by_customer(s, consent_id, holder.customer_id, bank.now()))
+    assert introspect(client, app, token.access_token) == {"active": False}

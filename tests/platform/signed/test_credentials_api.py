@@ -74,7 +74,7 @@ def test_a_short_rsa_key_is_refused(client: TestClient) -> None:
     app = create_app(client)
     response = client.put(
         f"/v1/apps/{app.app_id}/gateway-credentials",
-        json={"rsa_public_key": rsa_public_b64(rsa_key(1024))},
+        json={"rsa_public_key": rsa_public_b64(rsa_key(1024)), "encryption": "none"},
     )
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_public_key"
@@ -83,7 +83,8 @@ def test_a_short_rsa_key_is_refused(client: TestClient) -> None:
 def test_an_sm2_key_off_the_curve_is_refused(client: TestClient) -> None:
     app = create_app(client)
     response = client.put(
-        f"/v1/apps/{app.app_id}/gateway-credentials", json={"sm2_public_key": "11" * 64}
+        f"/v1/apps/{app.app_id}/gateway-credentials",
+        json={"sm2_public_key": "11" * 64, "encryption": "none"},
     )
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_public_key"
@@ -91,7 +92,7 @@ def test_an_sm2_key_off_the_curve_is_refused(client: TestClient) -> None:
 
 def test_credentials_need_at_least_one_public_key(client: TestClient) -> None:
     app = create_app(client)
-    response = client.put(f"/v1/apps/{app.app_id}/gateway-credentials", json={})
+    response = client.put(f"/v1/apps/{app.app_id}/gateway-credentials", json={"encryption": "none"})
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_public_key"
 
@@ -100,7 +101,7 @@ def test_credentials_of_an_unknown_app_are_not_found(client: TestClient) -> None
     app_id = "01900000-0000-7000-8000-000000000001"
     put = client.put(
         f"/v1/apps/{app_id}/gateway-credentials",
-        json={"sm2_public_key": crypto.generate_sm2_key()[1]},
+        json={"sm2_public_key": crypto.generate_sm2_key()[1], "encryption": "none"},
     )
     assert put.status_code == 404
     assert client.get(f"/v1/apps/{app_id}/gateway-credentials").status_code == 404
@@ -117,7 +118,7 @@ def test_setting_credentials_needs_an_operator(client: TestClient) -> None:
     app = create_app(client)
     response = client.put(
         f"/v1/apps/{app.app_id}/gateway-credentials",
-        json={"sm2_public_key": crypto.generate_sm2_key()[1]},
+        json={"sm2_public_key": crypto.generate_sm2_key()[1], "encryption": "none"},
         headers={"Authorization": "Bearer not-a-token"},
     )
     assert response.status_code == 401
@@ -125,7 +126,7 @@ def test_setting_credentials_needs_an_operator(client: TestClient) -> None:
 
 def test_setting_credentials_needs_the_operations_role(client: TestClient) -> None:
     app = create_app(client)
-    body = {"sm2_public_key": crypto.generate_sm2_key()[1]}
+    body = {"sm2_public_key": crypto.generate_sm2_key()[1], "encryption": "none"}
     risk = _operator_token(client, "risk")
     refused = client.put(
         f"/v1/apps/{app.app_id}/gateway-credentials",
@@ -140,3 +141,13 @@ def test_setting_credentials_needs_the_operations_role(client: TestClient) -> No
         headers={"Authorization": f"Bearer {operations}"},
     )
     assert accepted.status_code == 200, accepted.text
+
+
+def test_credentials_must_say_whether_requests_are_encrypted(client: TestClient) -> None:
+    """Rotating a key without naming the encryption must not turn encryption off."""
+    app = create_app(client)
+    response = client.put(
+        f"/v1/apps/{app.app_id}/gateway-credentials",
+        json={"sm2_public_key": crypto.generate_sm2_key()[1]},
+    )
+    assert response.status_code == 422

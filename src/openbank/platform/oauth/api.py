@@ -75,6 +75,9 @@ async def _call(request: Request, settings_url: str) -> EndpointCall:
         seen.add(name)
         if value != "":  # RFC 6749 §3.1: a parameter without a value is omitted
             form[name] = value
+    # The audit log names the client that called (as claimed: a failed authentication is
+    # worth recording under the client it pretended to be).
+    request.state.client_id = form.get("client_id")
     proofs = request.headers.getlist("dpop")
     if len(proofs) > 1:
         raise InvalidDpopProof("send exactly one DPoP header")

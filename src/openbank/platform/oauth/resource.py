@@ -43,7 +43,7 @@ from openbank.platform.oauth.errors import (
     InvalidToken,
     TokenRequired,
 )
-from openbank.platform.oauth.models import Token
+from openbank.platform.oauth.models import Grant, Token
 from openbank.platform.oauth.service import digest
 from openbank.platform.principal import PartnerCall
 from openbank.platform.scopes import product_of_scope
@@ -119,7 +119,9 @@ def authenticate(
             Partner.status,
             platform.subscribed_products(Token.app_id),
             ConsentRow,
+            Grant.revoked_at,
         )
+        .join(Grant, Grant.id == Token.grant_id)
         .join(App, App.id == Token.app_id)
         .join(Partner, Partner.id == App.partner_id)
         .outerjoin(ConsentRow, ConsentRow.id == Token.consent_id)
@@ -128,8 +130,10 @@ def authenticate(
     ).first()
     if found is None:
         raise InvalidToken("the access token is unknown, expired or revoked")
-    row, fresh, app_row, partner_status, products, consent_row = found
-    if row.revoked_at is not None or row.expires_at <= now:
+    row, fresh, app_row, partner_status, products, consent_row, grant_revoked_at = found
+    # The grant too: a refresh racing a revocation may have minted a token after the
+    # revocation stamped the grant's tokens.
+    if row.revoked_at is not None or grant_revoked_at is not None or row.expires_at <= now:
         raise InvalidToken("the access token is unknown, expired or revoked")
     if row.jkt != proof.jkt:
         raise InvalidResourceProof("the DPoP proof is not signed by the key the token is bound to")

@@ -655,6 +655,11 @@ def introspect(
         or row.rotated_at is not None
     ):
         return Introspection(active=False)
+    if row.consent_id is not None and row.customer_id is not None:
+        try:  # a token is only as alive as its consent (revoked: the next call is refused)
+            consents.require_active(session, row.consent_id, app.id, row.customer_id, now)
+        except DomainError:
+            return Introspection(active=False)
     return Introspection(
         active=True,
         scope=_scope_string(row.scopes),

@@ -31,9 +31,9 @@ class GatewayCredentialsSet(Strict):
         default=None, description="The app's SM2 public key: 128 hex digits x||y (or 04||x||y)"
     )
     encryption: Encryption = Field(
-        default="none",
-        description="Encryption of biz_content: AES (AES-256-GCM) or SM4 (SM4-CBC); once on, "
-        "every request of the app must be encrypted",
+        description="Encryption of biz_content: none, AES (AES-256-GCM) or SM4 (SM4-CBC); once"
+        " on, every request of the app must be encrypted. Required, so that rotating a key"
+        " never turns encryption off by omission",
     )
     rotate_encryption_key: bool = Field(
         default=False, description="Issue a new symmetric key even if the encryption is unchanged"
