@@ -70,7 +70,6 @@ Body = Callable[[World, Actor], dict[str, Any]]
 # app.)
 
 
-
 # -- what the attackers send ----------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ webhooks_app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
+
 @webhooks_app.command("dispatch")
 def dispatch(
     once: Annotated[
