@@ -43,6 +43,8 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         database_url=url,
         admin_token=ADMIN_TOKEN,
         public_url=overrides.pop("public_url", BASE_URL),
+        # Test receivers listen on 127.0.0.1; one test turns this off to see the refusal.
+        webhook_allow_private_targets=overrides.pop("webhook_allow_private_targets", True),
         home=Path(tempfile.gettempdir()) / "openbank-tests",
         **overrides,
     )

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     webhook_max_retry_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Deliver webhooks to loopback and private addresses (development and tests"
+        " only: otherwise an endpoint could aim the dispatcher at the bank's own network)",
+    )
 
     @field_validator("public_url")
     @classmethod

@@ -29,6 +29,7 @@ def webhooks(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
         "OPENBANK_DATABASE_URL": str(settings.database_url),
         "OPENBANK_ADMIN_TOKEN": ADMIN_TOKEN,
         "OPENBANK_WEBHOOK_TIMEOUT_SECONDS": "0.5",
+        "OPENBANK_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",  # the receiver is on 127.0.0.1
     }
     return subprocess.run(
         [sys.executable, "-m", "openbank.platform.webhooks.cli", *args],

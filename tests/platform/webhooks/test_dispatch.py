@@ -363,3 +363,25 @@ def test_events_of_no_app_or_an_app_without_endpoints_are_marked_dispatched(
         )
 
     assert unit_of_work(wh_db, undispatched) == []
+
+
+def test_an_endpoint_on_a_non_public_address_is_never_sent_to(
+    wh_db: Database, wh_settings: Settings, wh_clock: ShiftedClock, receiver: Receiver
+) -> None:
+    """Outside development, the dispatcher will not aim at the bank's own network, however
+    the host is spelled (here `localhost`, a name registration cannot judge by itself)."""
+    guarded = Dispatcher(
+        wh_db, wh_settings.model_copy(update={"webhook_allow_private_targets": False}), wh_clock
+    )
+    app_id = new_app(wh_db)
+    add_endpoint(wh_db, app_id, receiver.url.replace("127.0.0.1", "localhost"))
+    event_id = emit_event(wh_db, app_id)
+    try:
+        guarded.run_once()
+    finally:
+        guarded.close()
+
+    assert receiver.requests == []
+    [row] = deliveries(wh_db, event_id)
+    assert row.last_error is not None
+    assert "non-public address" in row.last_error

@@ -8,10 +8,13 @@ database transaction is open while a partner's server is being called.
 
 from __future__ import annotations
 
+import ipaddress
 import random
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -45,6 +48,24 @@ class DispatchReport:
     @property
     def attempts(self) -> int:
         return self.delivered + self.failed + self.dead
+
+
+def _non_public(url: str) -> str | None:
+    """Why `url` may not be sent to, or None: its host must resolve to public addresses only
+    (names such as `127.1`, `0x7f000001` or a DNS name pointing inside the bank are caught
+    here, at send time, where registration could only look at IP literals). A name that
+    re-resolves elsewhere between this check and the connection (DNS rebinding) is not
+    caught; pinning the connection to the checked address would be the next step."""
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return "the endpoint's host does not resolve"
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            return f"the endpoint's host resolves to a non-public address ({address})"
+    return None
 
 
 class Dispatcher:
@@ -113,6 +134,9 @@ class Dispatcher:
         return report
 
     def _send(self, attempt: Attempt) -> Outcome:
+        refusal = None if self.settings.webhook_allow_private_targets else _non_public(attempt.url)
+        if refusal is not None:
+            return Outcome(status_code=None, error=refusal)
         try:
             # Only the status line matters: the answer's body is never read.
             with self._client.stream(
