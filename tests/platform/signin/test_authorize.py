@@ -12,6 +12,9 @@ from openbank.core.clock import ShiftedClock
 from openbank.core.database import Database
 from openbank.core.settings import Settings
 from openbank.platform.consents.schemas import Consent
+from openbank.platform.signin.api import AUTHORIZE_COOKIE
+from tests.conftest import AUTH, BASE_URL
+from tests.platform.signin.conftest import signin_app
 from tests.platform.signin.support import (
     account_consent,
     checkbox_values,
@@ -670,3 +673,45 @@ def test_scope_only_authorization_shows_the_scopes_and_approves(
     query = parse_qs(urlsplit(response.headers["location"]).query)
     assert query["code"][0]
     assert query["state"] == [state]
+
+
+def test_a_session_cookie_planted_before_sign_in_cannot_decide_afterwards(
+    db: Database, settings: Settings, client: TestClient
+) -> None:
+    """Session fixation: the cookie value changes when the customer signs in and again when
+    the code is confirmed, so whoever planted the first value holds nothing."""
+    clock = client.app.state.clock  # type: ignore[attr-defined]
+    with (
+        TestClient(
+            signin_app(settings, clock), headers=AUTH, base_url=BASE_URL, follow_redirects=False
+        ) as attacker,
+        TestClient(
+            signin_app(settings, clock), headers=AUTH, base_url=BASE_URL, follow_redirects=False
+        ) as victim,
+    ):
+        app = create_app(attacker, products=("e_accounts",))
+        customer = sandbox_customer(attacker)
+        consent = account_consent(db, app, clock.now())
+        request_uri, _ = push(attacker, app, settings, clock.now(), consent_id=consent.id)
+        page = open_authorize(attacker, app, request_uri)
+        planted = attacker.cookies.get(AUTHORIZE_COOKIE)
+        csrf = csrf_of(page.text)
+        victim.cookies.set(AUTHORIZE_COOKIE, planted, path="/oauth2/")
+        signed_in = victim.post(
+            "/oauth2/authorize/sign-in",
+            data={"phone": customer.phone, "password": customer.password, "csrf": csrf},
+        )
+        confirmed = victim.post(
+            "/oauth2/authorize/verify",
+            data={"code": sandbox_code_of(signed_in.text), "csrf": csrf},
+        )
+        accounts = checkbox_values(confirmed.text, "e_account_ids")
+
+        response = attacker.post(
+            "/oauth2/authorize/decision",
+            data={"decision": "approve", "csrf": csrf, "e_account_ids": accounts,
+                  "permissions": ["accounts"]},
+        )  # fmt: skip
+
+    assert response.status_code != 303
+    assert "code=" not in response.headers.get("location", "")

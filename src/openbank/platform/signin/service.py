@@ -490,6 +490,12 @@ def _step(
         return Outcome(_current_page(session, row, now, exc, ticked=False))
     except DomainError as exc:
         return Outcome(_current_page(session, row, now, exc))
+    if row.step != step:
+        # The session moved up (signed in, code confirmed): a new cookie value, so a session
+        # token planted in the browser before sign-in is worth nothing (session fixation).
+        fresh = secrets.token_urlsafe(32)
+        row.token_sha256 = _digest(fresh)
+        return Outcome(view, new_session=fresh)
     return Outcome(view)
 
 
