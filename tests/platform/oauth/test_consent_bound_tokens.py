@@ -163,3 +163,13 @@ def test_introspection_says_inactive_once_the_consent_is_revoked(
     assert introspect(client, app, token.access_token)["active"] is True
     bank.run(lambda s: consents.revoke_by_customer(s, consent_id, holder.customer_id, bank.now()))
     assert introspect(client, app, token.access_token) == {"active": False}
+
+
+def test_par_refuses_scopes_the_consent_page_would_not_show(
+    client: TestClient, app: PartnerApp
+) -> None:
+    """An account-access consent shows accounts; a payments scope riding along would be
+    granted without the customer ever seeing it."""
+    consent_id = _consent(client, app)
+    response = push(client, app, "accounts payments", consent_id=consent_id)
+    assert_oauth_error(response, "invalid_scope")

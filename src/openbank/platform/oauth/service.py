@@ -68,6 +68,11 @@ REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 # Scopes that act on a customer's accounts or money: a consent must name what they cover.
 CONSENT_SCOPES = frozenset({"accounts", "payments", "e_accounts"})
+# What the customer sees on the consent page, by consent kind: nothing else may ride along.
+SCOPES_OF_CONSENT_KIND: dict[str, frozenset[str]] = {
+    "account_access": frozenset({"accounts", "e_accounts"}),
+    "payment": frozenset({"payments"}),
+}
 _CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 _CODE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _JKT = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -249,9 +254,16 @@ def push_authorization_request(
         )
     if consent_id is not None:
         try:
-            consents.for_authorization(session, consent_id, app.id, now)
+            consent = consents.for_authorization(session, consent_id, app.id, now)
         except DomainError as exc:
             raise InvalidRequest(f"consent: {exc.detail}", consent_error=exc.code) from exc
+        # The consent page shows the consent: a scope it does not cover would go unseen.
+        beyond = scopes - SCOPES_OF_CONSENT_KIND[consent.kind]
+        if beyond:
+            raise InvalidScope(
+                f"scopes {', '.join(sorted(beyond))} are not part of a {consent.kind} consent;"
+                " ask for them in an authorization of their own"
+            )
 
     # RFC 9449 §10: a DPoP proof at PAR, or the `dpop_jkt` parameter, binds the code to a key.
     dpop_jkt = form.get("dpop_jkt")
