@@ -241,6 +241,7 @@ def set_up(http: httpx.Client, admin: dict[str, str], database: Database) -> Fix
             json={
                 "type": "person",
                 "name": "张三",
+                "sandbox": True,  # the bench's app is a sandbox app
                 "id_number": resident_id(),
                 "phone": "+8613800138000",
                 "kyc_level": 3,

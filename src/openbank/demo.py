@@ -107,6 +107,7 @@ def run_demo(db: Database, clock: Clock, console: Console, *, quiet: bool = Fals
                     id_number=_resident_id(rng),
                     phone=f"+86138{rng.randint(0, 99_999_999):08d}",
                     kyc_level=kyc_level,
+                    sandbox=True,  # partners' sandbox apps reach them (section 7)
                 ),
                 now,
                 settings,

@@ -107,7 +107,14 @@ def person(bank: Bank, name: str, accounts: int, funded: int) -> Person:
     def work(session: Session) -> Person:
         customer = customers.create_customer(
             session,
-            CustomerCreate(type="person", name=name, id_number=id_number, phone=phone, kyc_level=3),
+            CustomerCreate(
+                type="person",
+                name=name,
+                id_number=id_number,
+                phone=phone,
+                kyc_level=3,
+                sandbox=True,
+            ),
             bank.now(),
             bank.settings,
         )

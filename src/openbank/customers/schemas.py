@@ -6,7 +6,15 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from openbank.customers.vocabulary import (
     AccountClass,
@@ -47,6 +55,11 @@ class CustomerCreate(Strict):
     kyc_level: Annotated[StrictInt, Field(ge=0, le=3)] = Field(
         default=0, description="0 none, 1 identity checked, 2 + bank card, 3 + in person"
     )
+    sandbox: StrictBool = Field(
+        default=False,
+        description="A sandbox customer: partners' sandbox apps reach only these, and"
+        " production apps never do",
+    )
 
     @model_validator(mode="after")
     def _id_type_fits(self) -> Self:
@@ -68,6 +81,7 @@ class Customer(BaseModel):
     id_number_masked: str = Field(description="First six and last four characters")
     phone: str = Field(description="E.164")
     kyc_level: int
+    sandbox: bool
     created_at: datetime
 
 

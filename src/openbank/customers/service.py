@@ -111,6 +111,7 @@ def _customer_out(row: models.Customer) -> Customer:
         id_number_masked=identity.mask_id_number(row.id_number),
         phone=row.phone,
         kyc_level=row.kyc_level,
+        sandbox=row.sandbox,
         created_at=row.created_at,
     )
 
@@ -133,6 +134,7 @@ def create_customer(
         id_number=number,
         phone=phone,
         kyc_level=spec.kyc_level,
+        sandbox=spec.sandbox,
         created_at=now,
     )
     inserted = session.execute(
@@ -145,6 +147,7 @@ def create_customer(
             id_number=row.id_number,
             phone=row.phone,
             kyc_level=row.kyc_level,
+            sandbox=row.sandbox,
             created_at=row.created_at,
         )
         .on_conflict_do_nothing(index_elements=["id_type", "id_number"])

@@ -65,15 +65,25 @@ class Bank:
         return create_app(self.client)
 
     def holder(
-        self, accounts: int = 2, funded: int = 0, account_class: AccountClass = "II"
+        self,
+        accounts: int = 2,
+        funded: int = 0,
+        account_class: AccountClass = "II",
+        sandbox: bool = True,
     ) -> Holder:
-        """A KYC-3 person with `accounts` e-accounts, each topped up with `funded` fen."""
+        """A KYC-3 person with `accounts` e-accounts, each topped up with `funded` fen; a
+        sandbox customer unless told otherwise (test apps are sandbox apps)."""
 
         def work(session: Session) -> Holder:
             customer = customers.create_customer(
                 session,
                 CustomerCreate(
-                    type="person", name="张三", id_number=resident_id(), phone=PHONE, kyc_level=3
+                    type="person",
+                    name="张三",
+                    id_number=resident_id(),
+                    phone=PHONE,
+                    kyc_level=3,
+                    sandbox=sandbox,
                 ),
                 self.now(),
                 self.settings,

@@ -13,6 +13,7 @@ from openbank.platform.consents import service
 from openbank.platform.consents.errors import (
     AccountNotEligible,
     ConsentNotFound,
+    EnvironmentMismatch,
     InvalidPermissions,
 )
 from openbank.platform.consents.schemas import Consent, Permission
@@ -198,3 +199,15 @@ def test_grant_for_opened_account_refuses_someone_elses_account(bank: Bank) -> N
                 s, uuid.UUID(app.app_id), holder.customer_id, victim.e_account_ids[0], bank.now()
             )
         )
+
+
+def test_a_production_customer_cannot_authorise_a_sandbox_apps_consent(bank: Bank) -> None:
+    """Sandbox apps serve sandbox customers only: the sandbox takes codes shown on screen."""
+    customer = bank.holder(sandbox=False)
+    consent = bank.requested(bank.app())
+
+    with pytest.raises(EnvironmentMismatch):
+        _authorise(bank, consent, customer, customer.e_account_ids[:1])
+
+    assert bank.status(consent.id) == "awaiting_authorisation"
+    assert bank.consent_events(consent.id) == []

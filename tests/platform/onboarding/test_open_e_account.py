@@ -165,7 +165,14 @@ def test_a_known_customer_with_the_same_name_and_phone_is_reused(world: World) -
         world.db,
         lambda s: customers.create_customer(
             s,
-            CustomerCreate(type="person", name=NAME, id_number=id_number, phone=phone, kyc_level=1),
+            CustomerCreate(
+                type="person",
+                name=NAME,
+                id_number=id_number,
+                phone=phone,
+                kyc_level=1,
+                sandbox=True,
+            ),
             world.now(),
             world.settings,
         ),
@@ -253,6 +260,25 @@ def test_a_known_id_with_another_phone_is_identity_mismatch(world: World) -> Non
     id_number = resident_id()
     world.open(world.spec(id_number=id_number))
     world.refused(world.spec(id_number=id_number), "identity_mismatch")
+
+
+def test_a_sandbox_app_never_reaches_a_production_customer(world: World) -> None:
+    """A sandbox opening takes a code the sandbox hands out and any card: a production
+    customer's identity is refused like a mismatch, and their KYC level is left alone."""
+    phone = new_phone()
+    id_number = resident_id()
+    known = unit_of_work(
+        world.db,
+        lambda s: customers.create_customer(
+            s,
+            CustomerCreate(type="person", name=NAME, id_number=id_number, phone=phone, kyc_level=1),
+            world.now(),
+            world.settings,
+        ),
+    )
+    world.refused(world.spec(phone=phone, id_number=id_number), "identity_mismatch")
+    after = unit_of_work(world.db, lambda s: customers.get_customer(s, known.id))
+    assert after.kyc_level == 1
 
 
 def test_a_refused_opening_leaves_the_code_usable(world: World) -> None:

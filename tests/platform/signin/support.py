@@ -59,7 +59,7 @@ def set_password(client: TestClient, customer_id: str, password: str = PASSWORD)
 def sandbox_customer(client: TestClient, accounts: int = 1) -> SandboxCustomer:
     """A person with `accounts` class II e-accounts and a sign-in password."""
     phone = unique_phone()
-    customer_id = str(create_person(client, phone=phone)["id"])
+    customer_id = str(create_person(client, phone=phone, sandbox=True)["id"])
     e_accounts = [str(open_e_account(client, "II", customer_id)["id"]) for _ in range(accounts)]
     response = set_password(client, customer_id)
     assert response.status_code == 200, response.text

@@ -41,7 +41,7 @@ def test_operator_sets_credentials_with_the_customers_phone_as_login(
     signin_client: TestClient, db: Database
 ) -> None:
     phone = unique_phone()
-    customer_id = create_person(signin_client, phone=phone)["id"]
+    customer_id = create_person(signin_client, phone=phone, sandbox=True)["id"]
 
     response = set_password(signin_client, customer_id)
 
@@ -76,7 +76,7 @@ def test_credentials_for_an_unknown_customer_are_refused(signin_client: TestClie
 
 def test_a_phone_already_used_as_login_is_refused(signin_client: TestClient) -> None:
     first = sandbox_customer(signin_client)
-    second_id = create_person(signin_client, phone=first.phone)["id"]
+    second_id = create_person(signin_client, phone=first.phone, sandbox=True)["id"]
 
     response = set_password(signin_client, second_id)
 
@@ -126,3 +126,14 @@ def test_a_right_password_resets_the_count_of_wrong_ones(
         _sign_in(web, customer.phone, "not-the-password")
 
     assert _sign_in(web, customer.phone, customer.password)[0] == 200
+
+
+def test_a_production_customer_gets_no_sandbox_password(signin_client: TestClient) -> None:
+    """The sandbox shows one-time codes on screen: a production customer signing in there
+    would be authorised by a password alone."""
+    customer_id = create_person(signin_client)["id"]
+    response = signin_client.post(
+        f"/v1/sandbox/customers/{customer_id}/credentials", json={"password": "secret-enough-1"}
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_a_sandbox_customer"

@@ -24,6 +24,12 @@ class AccountNotFound(NotFound):
     title = "No such account under this consent"
 
 
+class EnvironmentMismatch(ConsentsError):
+    code = "environment_mismatch"
+    status = 403
+    title = "Sandbox apps serve sandbox customers only, production apps production customers"
+
+
 class ConsentStateConflict(ConsentsError):
     code = "consent_state_conflict"
     status = 409

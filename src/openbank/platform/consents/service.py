@@ -48,6 +48,7 @@ from openbank.platform.consents.errors import (
     ConsentRevoked,
     ConsentStateConflict,
     CreditorAccountInvalid,
+    EnvironmentMismatch,
     InsufficientScope,
     InvalidExpiration,
     InvalidPermissions,
@@ -304,6 +305,14 @@ def _chosen_accounts(
     return chosen
 
 
+def _same_environment(session: Session, app_id: uuid.UUID, customer_id: uuid.UUID) -> None:
+    """A sandbox app never reaches a production customer (the sandbox shows one-time codes on
+    screen and takes any card), and a production app never a sandbox one."""
+    sandbox_app = platform.get_app(session, app_id).environment == "sandbox"
+    if customers.get_customer(session, customer_id).sandbox != sandbox_app:
+        raise EnvironmentMismatch()
+
+
 def authorise(
     session: Session,
     consent_id: uuid.UUID,
@@ -325,6 +334,7 @@ def authorise(
         raise InvalidPermissions(
             "grant a non-empty subset of the permissions asked for", requested=row.permissions
         )
+    _same_environment(session, app_id, customer_id)
     chosen = _chosen_accounts(session, row, customer_id, e_account_ids)
     row.customer_id = customer_id
     row.e_account_ids = chosen
@@ -450,6 +460,7 @@ def grant_for_opened_account(
     """An authorised account-access consent (accounts, balances, transactions, top_up,
     withdraw; one year) covering an e-account the customer just opened inside the app,
     having confirmed with a one-time code (remote account opening)."""
+    _same_environment(session, app_id, customer_id)
     try:
         e_account = customers.get_e_account(session, e_account_id)
     except EAccountNotFound:

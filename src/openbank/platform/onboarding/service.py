@@ -79,13 +79,21 @@ def send_otp(
 
 
 def _customer_for(
-    session: Session, name: str, id_number: str, phone: str, now: datetime, settings: Settings
+    session: Session,
+    name: str,
+    id_number: str,
+    phone: str,
+    sandbox: bool,
+    now: datetime,
+    settings: Settings,
 ) -> Customer:
-    """The person as a customer: the known one if name and phone match, else a new one."""
+    """The person as a customer: the known one if name and phone match and they belong to the
+    app's environment, else a new one (a sandbox customer for a sandbox app)."""
     known = customers.find_person_by_resident_id(session, id_number)
     if known is not None:
-        # The same answer whichever differs: nothing about the known customer leaks.
-        if known.name != name or known.phone != phone:
+        # The same answer whichever differs: nothing about the known customer leaks. A
+        # sandbox app never reaches a production customer (nor the other way round).
+        if known.name != name or known.phone != phone or known.sandbox != sandbox:
             raise IdentityMismatch()
         if known.kyc_level < REMOTE_KYC_LEVEL:
             return customers.raise_kyc_level(session, known.id, REMOTE_KYC_LEVEL)
@@ -99,6 +107,7 @@ def _customer_for(
                 id_number=id_number,
                 phone=phone,
                 kyc_level=REMOTE_KYC_LEVEL,
+                sandbox=sandbox,
             ),
             now,
             settings,
@@ -120,7 +129,8 @@ def open_e_account(
     phone = customers.validate_mobile_phone(spec.phone)
     card = customers.validate_card_number(spec.bound_card.number)
     otp.verify(session, spec.otp_challenge_id, _otp_purpose(call), phone, spec.otp_code, now)
-    customer = _customer_for(session, spec.name, id_number, phone, now, settings)
+    sandbox = call.environment == "sandbox"
+    customer = _customer_for(session, spec.name, id_number, phone, sandbox, now, settings)
     customer_id = customer.id
     opened = customers.open_e_account(
         session,

@@ -33,6 +33,13 @@ class LoginTaken(SigninError):
     zh = "该手机号已被其他客户用于登录"
 
 
+class NotASandboxCustomer(SigninError):
+    code = "not_a_sandbox_customer"
+    status = 409
+    title = "Sandbox sign-in passwords are for sandbox customers only"
+    zh = "沙箱登录密码仅可设置给沙箱客户"
+
+
 class ParRequired(SigninError):
     code = "par_required"
     title = (

@@ -47,6 +47,7 @@ from openbank.platform.signin.errors import (
     InvalidDecision,
     InvalidSelection,
     LoginTaken,
+    NotASandboxCustomer,
     NothingSelected,
     ParRequired,
     SessionMissing,
@@ -114,6 +115,10 @@ def set_credentials(
     """Set (or reset) a customer's sandbox sign-in password; the login is the customer's
     phone. Resetting also lifts a lock-out."""
     customer = customers.get_customer(session, customer_id)
+    if not customer.sandbox:
+        # The sandbox shows one-time codes on screen: a production customer signing in there
+        # would be authorised by a password alone.
+        raise NotASandboxCustomer(customer_id=str(customer_id))
     login = customer.phone
     taken = session.execute(
         select(models.CustomerCredential.customer_id).where(
