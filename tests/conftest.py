@@ -45,6 +45,10 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         public_url=overrides.pop("public_url", BASE_URL),
         # Test receivers listen on 127.0.0.1; one test turns this off to see the refusal.
         webhook_allow_private_targets=overrides.pop("webhook_allow_private_targets", True),
+        # Test apps run on clocks of their own over one database: a chore run on a clock far
+        # ahead would expire or purge what other tests just made (housekeeping is tested by
+        # calling it).
+        housekeeping_seconds=overrides.pop("housekeeping_seconds", 0),
         home=Path(tempfile.gettempdir()) / "openbank-tests",
         **overrides,
     )

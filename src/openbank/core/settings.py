@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     webhook_max_retry_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    housekeeping_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often each API process runs the platform's chores (consent expiry,"
+        " idempotency and token purges; one process at a time); 0 turns the thread off",
+    )
     webhook_allow_private_targets: bool = Field(
         default=False,
         description="Deliver webhooks to loopback and private addresses (development and tests"

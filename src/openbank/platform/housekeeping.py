@@ -19,7 +19,6 @@ from openbank.platform.oauth import service as oauth
 
 log = structlog.get_logger(__name__)
 LOCK_KEY = 7243113  # advisory lock: one process does a round at a time
-INTERVAL_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +49,11 @@ def run_once(db: Database, clock: Clock) -> Chores | None:
 
 
 def run_forever(db: Database, clock: Clock, stop: threading.Event) -> None:
-    while not stop.wait(INTERVAL_SECONDS):
+    """Every `housekeeping_seconds` until `stop` (not at all when it is 0)."""
+    interval = db.settings.housekeeping_seconds
+    if interval <= 0:
+        return
+    while not stop.wait(interval):
         try:
             chores = run_once(db, clock)
             if chores is not None and any(asdict(chores).values()):
