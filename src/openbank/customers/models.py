@@ -38,7 +38,8 @@ from openbank.customers.vocabulary import (
 class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
-        UniqueConstraint("id_type", "id_number", name="uq_customers_identity"),
+        # One person per environment: a sandbox identity never blocks the real person.
+        UniqueConstraint("id_type", "id_number", "sandbox", name="uq_customers_identity"),
         CheckConstraint("type IN ('person', 'enterprise')", name="known_customer_type"),
         CheckConstraint(
             "id_type IN ('prc_resident_id', 'unified_social_credit_code')", name="known_id_type"

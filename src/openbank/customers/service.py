@@ -150,7 +150,7 @@ def create_customer(
             sandbox=row.sandbox,
             created_at=row.created_at,
         )
-        .on_conflict_do_nothing(index_elements=["id_type", "id_number"])
+        .on_conflict_do_nothing(index_elements=["id_type", "id_number", "sandbox"])
         .returning(models.Customer.id)
     ).first()
     if inserted is None:
@@ -738,14 +738,16 @@ def get_e_accounts(session: Session, e_account_ids: Sequence[uuid.UUID]) -> list
 # -- remote account opening (onboarding) ---
 
 
-def find_person_by_resident_id(session: Session, id_number: str) -> Customer | None:
-    """The person holding this canonical resident ID, if the bank knows them; the row stays
-    locked to the end of the transaction, so two openings for one person run in turn."""
+def find_person_by_resident_id(session: Session, id_number: str, sandbox: bool) -> Customer | None:
+    """The person holding this canonical resident ID in the sandbox or in production, if the
+    bank knows them; the row stays locked to the end of the transaction, so two openings for
+    one person run in turn."""
     row = session.execute(
         select(models.Customer)
         .where(
             models.Customer.id_type == "prc_resident_id",
             models.Customer.id_number == id_number,
+            models.Customer.sandbox == sandbox,
         )
         .with_for_update()
     ).scalar_one_or_none()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
 from openbank.platform.consents import service
 from openbank.platform.consents.errors import ConsentExpired, InvalidExpiration
+from openbank.platform.oauth import resource
 from tests.platform.consents.support import Bank
 
 
@@ -103,3 +105,27 @@ def test_the_partner_sees_a_lapsed_consent_as_expired(bank: Bank) -> None:
     )
 
     assert seen.status == "expired"
+
+
+def test_an_expiry_found_on_the_resource_checks_autocommit_engine_is_still_atomic(
+    bank: Bank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resource check reads on an autocommit engine; the expiry it records on the side
+    must still commit with its event or not at all."""
+    consent = bank.authorised(bank.app(), bank.holder(accounts=1), expiration=bank.later(30))
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the event could not be written")
+
+    monkeypatch.setattr(service, "_emit", fail)
+    engine = bank.db.side_engine("oauth", resource.POOL_SIZE, resource.JTI_OPTIONS)
+    with (
+        engine.connect() as connection,
+        Session(bind=connection) as session,
+        pytest.raises(RuntimeError),
+    ):
+        service._record_expiry_aside(session, consent.id, bank.later(31))
+    monkeypatch.undo()
+
+    assert bank.status(consent.id) == "authorised"
+    assert bank.consent_events(consent.id) == ["consent.authorised"]

@@ -14,6 +14,7 @@ from openbank.platform.consents.errors import (
     ConsentConsumed,
     ConsentNotFound,
     ConsentStateConflict,
+    CreditorAccountInvalid,
     PaymentDoesNotMatchConsent,
 )
 from openbank.platform.consents.schemas import Consent, Payment, PaymentCreate
@@ -145,3 +146,10 @@ def test_two_payments_racing_on_one_consent_pay_once(bank: Bank) -> None:
 
     assert outcomes == ["consumed", "consumed", "consumed", "paid"]
     assert bank.run(lambda s: customers.get_e_account(s, payer.e_account_ids[0]).balance) == 3_001
+
+
+def test_a_sandbox_app_cannot_ask_to_pay_a_production_account(bank: Bank) -> None:
+    """Refused like an unknown account: a sandbox app learns nothing of production."""
+    production = bank.holder(sandbox=False)
+    with pytest.raises(CreditorAccountInvalid):
+        bank.payment_requested(bank.app(), production.e_account_ids[0])

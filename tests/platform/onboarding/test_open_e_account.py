@@ -263,8 +263,10 @@ def test_a_known_id_with_another_phone_is_identity_mismatch(world: World) -> Non
 
 
 def test_a_sandbox_app_never_reaches_a_production_customer(world: World) -> None:
-    """A sandbox opening takes a code the sandbox hands out and any card: a production
-    customer's identity is refused like a mismatch, and their KYC level is left alone."""
+    """A sandbox opening takes a code the sandbox hands out and any card, so it only ever
+    sees sandbox customers: a production person's identity gives a sandbox customer of its
+    own, and the production customer is left alone (nor can a sandbox opening tell that the
+    bank knows them)."""
     phone = new_phone()
     id_number = resident_id()
     known = unit_of_work(
@@ -276,9 +278,13 @@ def test_a_sandbox_app_never_reaches_a_production_customer(world: World) -> None
             world.settings,
         ),
     )
-    world.refused(world.spec(phone=phone, id_number=id_number), "identity_mismatch")
+    opened = world.open(world.spec(phone=phone, id_number=id_number))
+
+    assert opened.customer_id != known.id
+    sandboxed = unit_of_work(world.db, lambda s: customers.get_customer(s, opened.customer_id))
+    assert sandboxed.sandbox is True
     after = unit_of_work(world.db, lambda s: customers.get_customer(s, known.id))
-    assert after.kyc_level == 1
+    assert (after.kyc_level, after.sandbox) == (1, False)
 
 
 def test_a_refused_opening_leaves_the_code_usable(world: World) -> None:

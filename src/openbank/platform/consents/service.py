@@ -178,7 +178,10 @@ def _record_expiry_aside(session: Session, consent_id: uuid.UUID, now: datetime)
     the caller's own); `expire_due` gets it later, and everyone treats it as expired anyway."""
     bind = session.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
-    with Session(engine) as aside, aside.begin():
+    # A transaction of its own even when the caller's engine is in autocommit (the resource
+    # check's): the lock, the status and its event commit together or not at all.
+    transactional = engine.execution_options(isolation_level="READ COMMITTED")
+    with Session(transactional) as aside, aside.begin():
         row = aside.execute(
             select(models.Consent)
             .where(
@@ -566,7 +569,14 @@ def create_payment_consent(
         creditor = customers.get_e_account(session, spec.creditor_e_account_id)
     except EAccountNotFound:
         creditor = None
-    if creditor is None or creditor.status != "active":
+    if (
+        creditor is None
+        or creditor.status != "active"
+        # A sandbox app pays sandbox accounts only (and the other way round); the same answer
+        # as for an unknown account, so a sandbox app learns nothing of production accounts.
+        or customers.get_customer(session, creditor.customer_id).sandbox
+        != (call.environment == "sandbox")
+    ):
         raise CreditorAccountInvalid(
             f"e-account {spec.creditor_e_account_id} cannot receive payments"
         )

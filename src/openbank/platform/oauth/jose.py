@@ -72,8 +72,8 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-# NumericDates beyond this (year 36812) are nonsense, and would overflow `datetime`.
-MAX_NUMERIC_DATE = 2**40
+# The last second `datetime` can hold (9999-12-31T23:59:59Z): later NumericDates are nonsense.
+MAX_NUMERIC_DATE = 253_402_300_799
 
 
 def _b64decode(part: str) -> bytes:
@@ -127,6 +127,9 @@ def numeric_date(claims: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise JoseCheckFailed(f"{name} must be a number of seconds since the epoch")
-    if not math.isfinite(value) or not 0 <= value <= MAX_NUMERIC_DATE:
+    # Compared as given (a huge int would overflow a float) before anything converts it.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise JoseCheckFailed(f"{name} is not a plausible number of seconds since the epoch")
+    if not 0 <= value <= MAX_NUMERIC_DATE:
         raise JoseCheckFailed(f"{name} is not a plausible number of seconds since the epoch")
     return float(value)

@@ -89,11 +89,11 @@ def _customer_for(
 ) -> Customer:
     """The person as a customer: the known one if name and phone match and they belong to the
     app's environment, else a new one (a sandbox customer for a sandbox app)."""
-    known = customers.find_person_by_resident_id(session, id_number)
+    known = customers.find_person_by_resident_id(session, id_number, sandbox)
     if known is not None:
-        # The same answer whichever differs: nothing about the known customer leaks. A
-        # sandbox app never reaches a production customer (nor the other way round).
-        if known.name != name or known.phone != phone or known.sandbox != sandbox:
+        # The same answer whichever differs: nothing about the known customer leaks. Only
+        # the app's own environment is searched: a sandbox app never finds a real person.
+        if known.name != name or known.phone != phone:
             raise IdentityMismatch()
         if known.kyc_level < REMOTE_KYC_LEVEL:
             return customers.raise_kyc_level(session, known.id, REMOTE_KYC_LEVEL)
