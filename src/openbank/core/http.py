@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
@@ -305,8 +306,13 @@ def idempotent_post(
     body: BaseModel | None,
     status: int,
     work: Callable[[Session], BaseModel],
+    *,
+    scope: str = OPERATOR_SCOPE,
+    now: datetime | None = None,
+    expired_before: datetime | None = None,
 ) -> object:
-    """Run one service call in a unit of work, at most once per Idempotency-Key."""
+    """Run one service call in a unit of work, at most once per (scope, Idempotency-Key);
+    a record older than `expired_before` counts as new (see `run_once`)."""
     fingerprint = request_fingerprint(
         "POST", request.url.path, body.model_dump(mode="json") if body is not None else None
     )
@@ -314,10 +320,12 @@ def idempotent_post(
         db,
         lambda s: run_once(
             s,
-            OPERATOR_SCOPE,
+            scope,
             idempotency_key,
             fingerprint,
             lambda: (status, work(s).model_dump(mode="json", by_alias=True)),
+            now=now,
+            expired_before=expired_before,
         ),
     )
     response.status_code = code

@@ -13,8 +13,8 @@ from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from openbank.core.clock import Clock
-from openbank.core.database import Database, unit_of_work
-from openbank.core.idempotency import request_fingerprint, run_once
+from openbank.core.database import Database
+from openbank.core.http import idempotent_post
 from openbank.core.models import IdempotencyRecord
 from openbank.core.settings import Settings
 from openbank.platform import service as platform
@@ -145,25 +145,18 @@ def partner_idempotent_post(
     settings: Settings = request.app.state.settings
     clock: Clock = request.app.state.clock
     now = clock.now()
-    fingerprint = request_fingerprint(
-        "POST", request.url.path, body.model_dump(mode="json") if body is not None else None
-    )
-    code, payload, replayed = unit_of_work(
+    return idempotent_post(
         db,
-        lambda s: run_once(
-            s,
-            f"{PARTNER_SCOPE_PREFIX}{call.app_id}",
-            idempotency_key,
-            fingerprint,
-            lambda: (status, work(s).model_dump(mode="json", by_alias=True)),
-            now=now,
-            expired_before=now - timedelta(hours=settings.gateway_idempotency_hours),
-        ),
+        request,
+        response,
+        idempotency_key,
+        body,
+        status,
+        work,
+        scope=f"{PARTNER_SCOPE_PREFIX}{call.app_id}",
+        now=now,
+        expired_before=now - timedelta(hours=settings.gateway_idempotency_hours),
     )
-    response.status_code = code
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return payload
 
 
 def purge_idempotency(
