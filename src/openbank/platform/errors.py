@@ -56,11 +56,6 @@ class OperatorExists(PlatformError):
     title = "An operator with this username exists"
 
 
-class OperatorNotFound(NotFound):
-    code = "operator_not_found"
-    title = "No such operator"
-
-
 class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
     title = "Wrong username or password"

@@ -30,7 +30,6 @@ from openbank.platform.errors import (
     InvalidJwks,
     InvalidRedirectUri,
     OperatorExists,
-    OperatorNotFound,
     PartnerExists,
     PartnerNotActive,
     PartnerNotFound,
@@ -325,25 +324,6 @@ def create_operator(session: Session, spec: OperatorCreate, now: datetime) -> Op
 def list_operators(session: Session) -> list[Operator]:
     rows = session.execute(select(models.Operator).order_by(models.Operator.id)).scalars()
     return [_operator_out(row) for row in rows]
-
-
-def set_operator_status(session: Session, operator_id: uuid.UUID, status: str) -> Operator:
-    """Disabling an operator also ends every session they hold."""
-    row = session.get(models.Operator, operator_id)
-    if row is None:
-        raise OperatorNotFound()
-    row.status = status
-    if status != "active":
-        session.execute(
-            update(models.OperatorSession)
-            .where(
-                models.OperatorSession.operator_id == operator_id,
-                models.OperatorSession.revoked_at.is_(None),
-            )
-            .values(revoked_at=models.OperatorSession.created_at)
-        )
-    session.flush()
-    return _operator_out(row)
 
 
 def _token_digest(token: str) -> bytes:

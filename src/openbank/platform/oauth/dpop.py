@@ -122,8 +122,3 @@ def _check_iat(claims: dict[str, Any], now: datetime, max_age_seconds: int) -> d
     if issued < now - max_age:
         raise DpopError(f"the proof is older than {max_age_seconds} seconds")
     return issued + max_age + FUTURE_SKEW
-
-
-def thumbprint_of(jwk: dict[str, Any]) -> str:
-    """RFC 7638 thumbprint of a public JWK (tests and tools)."""
-    return import_key(jwk).thumbprint()
