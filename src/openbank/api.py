@@ -20,6 +20,8 @@ from openbank.ledger import service as ledger
 from openbank.ledger.api import router as ledger_router
 from openbank.ledger.writer import LedgerWriter
 from openbank.lending.api import router as lending_router
+from openbank.payments import housekeeping as payments_housekeeping
+from openbank.payments.api import router as payments_router
 from openbank.platform import housekeeping
 from openbank.platform import service as platform
 from openbank.platform.api import router as platform_router
@@ -87,6 +89,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             daemon=True,
         )
         chores.start()
+        acquiring_chores = threading.Thread(
+            target=payments_housekeeping.run_forever,
+            args=(db, clock, stop),
+            name="payments-housekeeping",
+            daemon=True,
+        )
+        acquiring_chores.start()
         app.state.db = db
         app.state.ledger_writer = writer
         app.state.audit_writer = AuditWriter(settings).start()
@@ -97,6 +106,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             stop.set()
             sweeper.join(timeout=5)
             chores.join(timeout=5)
+            acquiring_chores.join(timeout=5)
             app.state.audit_writer.stop()  # writes the buffered audit rows
             webhooks.stop()
             writer.stop()
@@ -118,6 +128,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(ledger_router)
     app.include_router(customers_router)
     app.include_router(lending_router)
+    app.include_router(payments_router)
     app.include_router(platform_router)
     app.include_router(oauth_router)
     app.include_router(consents_router)

@@ -8,6 +8,7 @@ def import_all_models() -> None:
     import openbank.customers.models
     import openbank.ledger.models
     import openbank.lending.models
+    import openbank.payments.models
     import openbank.platform.consents.models
     import openbank.platform.gateway.models
     import openbank.platform.models

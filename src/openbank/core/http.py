@@ -304,7 +304,7 @@ def idempotent_post(
     response: Response,
     idempotency_key: str | None,
     body: BaseModel | None,
-    status: int,
+    status: int | Callable[[], int],
     work: Callable[[Session], BaseModel],
     *,
     scope: str = OPERATOR_SCOPE,
@@ -312,7 +312,13 @@ def idempotent_post(
     expired_before: datetime | None = None,
 ) -> object:
     """Run one service call in a unit of work, at most once per (scope, Idempotency-Key);
-    a record older than `expired_before` counts as new (see `run_once`)."""
+    a record older than `expired_before` counts as new (see `run_once`). `status` may be a
+    function asked after the call (201 when it created something, 200 when it found it)."""
+
+    def outcome(session: Session) -> tuple[int, Any]:
+        payload = work(session).model_dump(mode="json", by_alias=True)
+        return (status() if callable(status) else status), payload
+
     fingerprint = request_fingerprint(
         "POST", request.url.path, body.model_dump(mode="json") if body is not None else None
     )
@@ -323,7 +329,7 @@ def idempotent_post(
             scope,
             idempotency_key,
             fingerprint,
-            lambda: (status, work(s).model_dump(mode="json", by_alias=True)),
+            lambda: outcome(s),
             now=now,
             expired_before=expired_before,
         ),

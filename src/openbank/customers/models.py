@@ -99,7 +99,8 @@ class EAccountMovement(Base):
         CheckConstraint("direction IN ('in', 'out')", name="known_direction"),
         CheckConstraint(
             "kind IN ('top_up', 'withdrawal', 'transfer', 'loan_disbursement', 'loan_repayment',"
-            " 'loan_reversal')",
+            " 'loan_reversal', 'merchant_payment', 'merchant_refund', 'settlement',"
+            " 'revenue_share')",
             name="known_kind",
         ),
         CheckConstraint("amount > 0", name="amount_positive"),

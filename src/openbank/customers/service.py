@@ -52,6 +52,7 @@ from openbank.customers.schemas import (
 )
 from openbank.customers.vocabulary import (
     AccountClass,
+    AcquiringCreditKind,
     Direction,
     EAccountStatus,
     LoanMovementKind,
@@ -61,10 +62,12 @@ from openbank.ledger import service as ledger
 from openbank.ledger.schemas import Account, AccountCreate, Entry, TransferCreate
 
 __all__ = [
+    "card_clearing",
     "close_e_account",
     "collect_loan_repayments",
     "create_customer",
     "credit_facts",
+    "credit_from_acquiring",
     "e_account_owner",
     "freeze_e_account",
     "get_customer",
@@ -73,6 +76,7 @@ __all__ = [
     "loan_movement",
     "lock_e_accounts",
     "open_e_account",
+    "pay_merchant",
     "statement",
     "top_up",
     "transfer",
@@ -94,7 +98,9 @@ def card_clearing_account_id(currency: str = CURRENCY) -> uuid.UUID:
     return uuid.uuid5(_CARD_CLEARING_NAMESPACE, f"card_clearing:{currency}")
 
 
-def _card_clearing(session: Session, now: datetime) -> uuid.UUID:
+def card_clearing(session: Session, now: datetime) -> uuid.UUID:
+    """The card clearing ledger account (created on first use): where money from and to bank
+    cards passes, for top-ups and withdrawals and for card payments at a merchant's checkout."""
     spec = AccountCreate(id=card_clearing_account_id(), currency=CURRENCY, code=CARD_CLEARING_CODE)
     return ledger.create_account(session, spec, now).id
 
@@ -363,13 +369,22 @@ class _Leg:
     account_class: AccountClass
     ledger_account_id: uuid.UUID
     direction: Direction
-    counterparty_e_account_id: uuid.UUID | None  # None: the bound card
+    counterparty_e_account_id: uuid.UUID | None  # None: the bound card, the bank, a merchant
+
+    counterparty_bound: bool
 
     @classmethod
     def of_active(
-        cls, row: models.EAccount, direction: Direction, counterparty: models.EAccount | None
+        cls,
+        row: models.EAccount,
+        direction: Direction,
+        counterparty: models.EAccount | None,
+        *,
+        counterparty_bound: bool | None = None,
     ) -> _Leg:
-        """The leg of an active e-account; a frozen or closed one refuses to move money."""
+        """The leg of an active e-account; a frozen or closed one refuses to move money. The
+        counterparty is bound (the bound card, or the bank itself) unless it is another
+        e-account or `counterparty_bound` says otherwise (a merchant)."""
         _refuse_unless_active(row)
         return cls(
             e_account_id=row.id,
@@ -377,11 +392,10 @@ class _Leg:
             ledger_account_id=row.ledger_account_id,
             direction=direction,
             counterparty_e_account_id=counterparty.id if counterparty else None,
+            counterparty_bound=(
+                counterparty is None if counterparty_bound is None else counterparty_bound
+            ),
         )
-
-    @property
-    def counterparty_bound(self) -> bool:
-        return self.counterparty_e_account_id is None
 
 
 def _usage(session: Session, e_account_id: uuid.UUID, today: date) -> limits.Usage:
@@ -424,8 +438,11 @@ def _move(
     debit_account_id: uuid.UUID,
     credit_account_id: uuid.UUID,
     amount: int,
+    pending_timeout_seconds: int | None = None,
 ) -> list[Movement]:
-    """Check every leg's limits, move the money in the ledger, record the legs.
+    """Check every leg's limits, move the money in the ledger, record the legs. With a
+    `pending_timeout_seconds` the ledger transfer is a pending one (an authorization): the
+    legs count against the limits for the whole amount from now on.
 
     The caller holds the legs' e-account locks. Any refusal raises before the caller's
     transaction commits, so a refused movement leaves nothing behind."""
@@ -456,6 +473,8 @@ def _move(
                 amount=amount,
                 currency=CURRENCY,
                 code=f"e_account_{kind}",
+                pending=pending_timeout_seconds is not None,
+                timeout_seconds=pending_timeout_seconds,
                 metadata=metadata,
             )
         ),
@@ -507,7 +526,7 @@ def _bound_card_movement(
     """Money between the e-account and its bound card, through the bank's card clearing
     account: in for a top-up, out for a withdrawal."""
     row = _lock(session, [e_account_id])[e_account_id]
-    clearing = _card_clearing(session, now)
+    clearing = card_clearing(session, now)
     wallet = row.ledger_account_id
     debit, credit = (clearing, wallet) if direction == "in" else (wallet, clearing)
     (movement,) = _move(
@@ -599,6 +618,62 @@ def loan_movement(
         [_Leg.of_active(row, direction, None)],
         debit,
         credit,
+        amount,
+    )
+    return movement
+
+
+def pay_merchant(
+    session: Session,
+    payer_e_account_id: uuid.UUID,
+    merchant_ledger_account_id: uuid.UUID,
+    amount: int,
+    now: datetime,
+    settings: Settings,
+    *,
+    authorization_seconds: int | None = None,
+) -> Movement:
+    """A payment from the e-account to a merchant's (clearing) ledger account: money out to a
+    non-bound account, within the class limits. With `authorization_seconds` it is an
+    authorization: a pending ledger transfer the merchant captures (posts) or voids later, or
+    that the ledger releases when it times out; the limits count the authorized amount."""
+    row = _lock(session, [payer_e_account_id])[payer_e_account_id]
+    (movement,) = _move(
+        session,
+        settings,
+        now,
+        "merchant_payment",
+        [_Leg.of_active(row, "out", None, counterparty_bound=False)],
+        row.ledger_account_id,
+        merchant_ledger_account_id,
+        amount,
+        pending_timeout_seconds=authorization_seconds,
+    )
+    return movement
+
+
+def credit_from_acquiring(
+    session: Session,
+    e_account_id: uuid.UUID,
+    debit_ledger_account_id: uuid.UUID,
+    amount: int,
+    kind: AcquiringCreditKind,
+    now: datetime,
+    settings: Settings,
+) -> Movement:
+    """Money the bank's acquiring pays into an e-account from one of its own ledger accounts:
+    a refund to the payer, a settlement to the merchant, a revenue share to a partner. The
+    bank is the counterparty (as for loans), so no non-bound limit applies; the balance cap
+    does, and a frozen or closed e-account refuses it."""
+    row = _lock(session, [e_account_id])[e_account_id]
+    (movement,) = _move(
+        session,
+        settings,
+        now,
+        kind,
+        [_Leg.of_active(row, "in", None)],
+        debit_ledger_account_id,
+        row.ledger_account_id,
         amount,
     )
     return movement
@@ -750,6 +825,21 @@ def find_person_by_resident_id(session: Session, id_number: str, sandbox: bool) 
             models.Customer.sandbox == sandbox,
         )
         .with_for_update()
+    ).scalar_one_or_none()
+    return _customer_out(row) if row is not None else None
+
+
+def find_enterprise_by_credit_code(
+    session: Session, credit_code: str, sandbox: bool
+) -> Customer | None:
+    """The enterprise holding this canonical unified social credit code in the sandbox or in
+    production, if the bank knows it (an existing customer becoming a merchant)."""
+    row = session.execute(
+        select(models.Customer).where(
+            models.Customer.id_type == "unified_social_credit_code",
+            models.Customer.id_number == credit_code,
+            models.Customer.sandbox == sandbox,
+        )
     ).scalar_one_or_none()
     return _customer_out(row) if row is not None else None
 

@@ -1,0 +1,16 @@
+"""The closed sets of values the payments context speaks in (shared by tables and schemas)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+MerchantStatus = Literal["active", "frozen", "closed"]
+CaptureMode = Literal["immediate", "manual"]
+# created -> authorized (manual capture) -> captured | voided
+# created -> captured (immediate) ; captured -> partially_refunded -> refunded
+# created | authorized -> closed (expired, or closed by the merchant)
+OrderStatus = Literal[
+    "created", "authorized", "captured", "partially_refunded", "refunded", "voided", "closed"
+]
+PayerKind = Literal["e_account", "card"]
+SettlementItemKind = Literal["capture", "refund"]
