@@ -166,12 +166,14 @@ def events_of(db: Database, order_id: uuid.UUID) -> list[str]:
     """The order's outbox event types, in the order they were written."""
     rows = unit_of_work(
         db,
-        lambda s: s.execute(
-            select(OutboxEvent.event_type)
-            .where(OutboxEvent.subject == f"payment-orders/{order_id}")
-            .order_by(OutboxEvent.id)
-        )
-        .scalars()
-        .all(),
+        lambda s: (
+            s.execute(
+                select(OutboxEvent.event_type)
+                .where(OutboxEvent.subject == f"payment-orders/{order_id}")
+                .order_by(OutboxEvent.id)
+            )
+            .scalars()
+            .all()
+        ),
     )
     return list(rows)

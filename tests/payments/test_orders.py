@@ -4,6 +4,7 @@ refunds, closing and expiry; each state change announced to the merchant."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -37,7 +38,9 @@ def test_an_order_is_created_once_per_out_trade_no(db: Database, settings: Setti
     now = ShiftedClock().now()
     shop = merchant(db, settings, now)
     spec = OrderCreate(out_trade_no="A-1", amount=2599, currency="CNY", description="拿铁")
-    first, created = unit_of_work(db, lambda s: service.create_order(s, shop.id, spec, now, settings))
+    first, created = unit_of_work(
+        db, lambda s: service.create_order(s, shop.id, spec, now, settings)
+    )
     again, created_again = unit_of_work(
         db, lambda s: service.create_order(s, shop.id, spec, now, settings)
     )
@@ -135,7 +138,8 @@ def test_an_expired_order_cannot_be_paid_and_nothing_moves(
     made = order(db, settings, now, shop.id, 1_000, expires_at=(now + timedelta(minutes=5)))
     later = now + timedelta(minutes=5)
     error = refused(
-        db, lambda s: service.pay(s, made.id, PaymentCreate(e_account_id=wallet.id), later, settings)
+        db,
+        lambda s: service.pay(s, made.id, PaymentCreate(e_account_id=wallet.id), later, settings),
     )
     assert error.code == "payment_order_expired"
     assert balance(db, wallet.id) == 10_000
@@ -258,7 +262,9 @@ def test_an_order_is_captured_once(db: Database, settings: Settings) -> None:
     wallet = payer(db, settings, now, 10_000)
     made = order(db, settings, now, shop.id, 3_000, capture_mode="manual")
     pay_from(db, settings, now, made.id, wallet.id)
-    unit_of_work(db, lambda s: service.capture(s, made.id, CaptureCreate(amount=1_000), now, settings))
+    unit_of_work(
+        db, lambda s: service.capture(s, made.id, CaptureCreate(amount=1_000), now, settings)
+    )
     error = refused(
         db, lambda s: service.capture(s, made.id, CaptureCreate(amount=1_000), now, settings)
     )
@@ -295,15 +301,6 @@ def test_an_authorization_past_its_hold_cannot_be_captured(
 # -- refunds --------------------------------------------------------------------------------
 
 
-def captured_order(db: Database, settings: Settings, amount: int) -> tuple[object, object, object]:
-    now = ShiftedClock().now()
-    shop = merchant(db, settings, now)
-    wallet = payer(db, settings, now, 10_000)
-    made = order(db, settings, now, shop.id, amount)
-    pay_from(db, settings, now, made.id, wallet.id)
-    return shop, wallet, made
-
-
 def test_partial_refunds_add_up_to_a_full_refund(db: Database, settings: Settings) -> None:
     now = ShiftedClock().now()
     shop = merchant(db, settings, now)
@@ -312,7 +309,9 @@ def test_partial_refunds_add_up_to_a_full_refund(db: Database, settings: Setting
     pay_from(db, settings, now, made.id, wallet.id)
     for number, amount in (("R1", 1_000), ("R2", 2_000)):
         spec = RefundCreate(out_refund_no=number, amount=amount)
-        unit_of_work(db, lambda s, spec=spec: service.refund(s, made.id, spec, now, settings))
+        unit_of_work(
+            db, partial(service.refund, order_id=made.id, spec=spec, now=now, settings=settings)
+        )
     done = unit_of_work(db, lambda s: service.get_order(s, made.id, settings))
     assert (done.status, done.refunded_amount) == ("refunded", 3_000)
     assert balance(db, wallet.id) == 10_000
@@ -330,7 +329,10 @@ def test_a_refund_more_than_captured_is_refused_and_nothing_moves(
     made = order(db, settings, now, shop.id, 3_000)
     pay_from(db, settings, now, made.id, wallet.id)
     unit_of_work(
-        db, lambda s: service.refund(s, made.id, RefundCreate(out_refund_no="R1", amount=2_000), now, settings)
+        db,
+        lambda s: service.refund(
+            s, made.id, RefundCreate(out_refund_no="R1", amount=2_000), now, settings
+        ),
     )
     spec = RefundCreate(out_refund_no="R2", amount=1_001)
     error = refused(db, lambda s: service.refund(s, made.id, spec, now, settings))
@@ -348,7 +350,9 @@ def test_a_refund_retried_with_its_number_is_made_once(db: Database, settings: S
     pay_from(db, settings, now, made.id, wallet.id)
     spec = RefundCreate(out_refund_no="R1", amount=500)
     first, created = unit_of_work(db, lambda s: service.refund(s, made.id, spec, now, settings))
-    again, created_again = unit_of_work(db, lambda s: service.refund(s, made.id, spec, now, settings))
+    again, created_again = unit_of_work(
+        db, lambda s: service.refund(s, made.id, spec, now, settings)
+    )
     assert (created, created_again, again.id) == (True, False, first.id)
     assert balance(db, wallet.id) == 7_500
     other = RefundCreate(out_refund_no="R1", amount=600)

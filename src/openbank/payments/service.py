@@ -39,6 +39,7 @@ from openbank.ledger import service as ledger
 from openbank.ledger.errors import PendingTransferExpired
 from openbank.ledger.schemas import PendingResolution, TransferCreate
 from openbank.payments import accounts, errors, models
+from openbank.payments.flow import merchant_flow, payment_flow_limit
 from openbank.payments.schemas import (
     CaptureCreate,
     EventPayload,
@@ -66,9 +67,11 @@ __all__ = [
     "get_merchant",
     "get_order",
     "list_fee_plans",
+    "merchant_flow",
     "merchant_of_customer",
     "onboard_merchant",
     "pay",
+    "payment_flow_limit",
     "refund",
     "set_merchant_status",
     "void",
@@ -653,7 +656,7 @@ def refund(
                 refund_id=str(earlier.id),
             )
         return _refund_out(earlier), False
-    if row.status not in ("captured", "partially_refunded"):
+    if row.status not in ("captured", "partially_refunded", "refunded"):
         raise errors.OrderStateConflict(
             f"payment order {order_id} is {row.status}: only captured money is refunded"
             " (void an authorization instead)",
