@@ -23,6 +23,7 @@ from openbank.lending.api import router as lending_router
 from openbank.payments import housekeeping as payments_housekeeping
 from openbank.payments.api import router as payments_router
 from openbank.payments.checkout.api import router as checkout_router
+from openbank.payments.flow_api import router as payment_flow_router
 from openbank.platform import housekeeping
 from openbank.platform import service as platform
 from openbank.platform.api import router as platform_router
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(lending_router)
     app.include_router(payments_router)
     app.include_router(checkout_router)
+    app.include_router(payment_flow_router)
     app.include_router(platform_router)
     app.include_router(oauth_router)
     app.include_router(consents_router)

@@ -102,6 +102,20 @@ class Settings(BaseSettings):
         description="How often each API process runs the platform's chores (consent expiry,"
         " idempotency and token purges; one process at a time); 0 turns the thread off",
     )
+    payments_order_lifetime_minutes: int = Field(
+        default=120,
+        ge=1,
+        le=30 * 24 * 60,
+        description="How long an unpaid payment order stays payable when the merchant gives no"
+        " expiry",
+    )
+    payments_authorization_hold_seconds: int = Field(
+        default=7 * 86400,
+        ge=60,
+        le=30 * 86400,
+        description="How long a manual-capture authorization holds the payer's money before"
+        " the ledger releases it",
+    )
     webhook_allow_private_targets: bool = Field(
         default=False,
         description="Deliver webhooks to loopback and private addresses (development and tests"

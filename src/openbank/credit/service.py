@@ -1,5 +1,6 @@
 """The credit context's public face: load a scorecard, score an applicant, explain the score
-with reason codes, and watch population stability. Other contexts import only this module.
+with reason codes, watch population stability, and set payment-flow limits (`flow_limit`).
+Other contexts import only this module.
 
 Scoring is a pure-Python points lookup (no optbinning, pandas or numpy), a few microseconds
 per applicant.
@@ -13,6 +14,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from openbank.credit.flow_limit import (
+    DailyFlow,
+    FlowCut,
+    FlowLimit,
+    FlowSummary,
+    MonthlyFlow,
+    payment_flow_limit,
+)
 from openbank.credit.model import FORMAT, Scorecard, Value
 from openbank.credit.psi import (
     PsiBin,
@@ -28,7 +37,12 @@ __all__ = [
     "FORMAT",
     "MAX_REASONS",
     "REFERENCE_MODEL",
+    "DailyFlow",
     "FeatureContribution",
+    "FlowCut",
+    "FlowLimit",
+    "FlowSummary",
+    "MonthlyFlow",
     "PsiBin",
     "PsiReport",
     "ScoreResult",
@@ -37,6 +51,7 @@ __all__ = [
     "characteristic_psi",
     "feature_names",
     "load_scorecard",
+    "payment_flow_limit",
     "psi",
     "reason_code",
     "reason_label",

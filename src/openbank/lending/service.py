@@ -82,10 +82,14 @@ from openbank.lending.servicing import (
     LoanState,
     replay,
 )
+from openbank.payments import service as payments
 
 log = structlog.get_logger(__name__)
 SAMPLE_LIBRARY = Path(__file__).resolve().parent / "products" / "library.yaml"
 OFFER_VALIDITY = timedelta(days=7)
+# Products lent on the merchant's acquiring flow at this bank: capped by its payment-flow
+# limit (docs/payment-flow-limit.md).
+FLOW_LIMITED_TYPES = frozenset({"merchant_operating", "payment_flow"})
 WRITE_OFF_AFTER_DAYS = 90
 _PARTNER_NAMESPACE = uuid.UUID("6c1d2e3f-4a5b-5c6d-8e7f-9a0b1c2d3e4f")
 
@@ -479,6 +483,42 @@ def _monthly(payment: int, period_months: int) -> int:
     return -(-payment // period_months)
 
 
+def _flow_limit(
+    session: Session, spec: ProductSpec, customer_id: uuid.UUID, today: date
+) -> tuple[int | None, list[Reason]]:
+    """For a product lent on payment flow: the customer's payment-flow limit, or the reasons
+    it declines (no merchant flow at this bank, or a limit below the product's minimum).
+    (None, []) for other products."""
+    if spec.type not in FLOW_LIMITED_TYPES:
+        return None, []
+    flow = payments.payment_flow_limit(session, customer_id, today)
+    if flow is None:
+        return None, [underwriting.reason("no_payment_flow", "not a merchant of this bank")]
+    if flow.summary.first_payment_date is None:
+        return None, [underwriting.reason("no_payment_flow", "no payment taken yet")]
+    if flow.limit < spec.amount_min:
+        cuts = flow.blocking_cuts or flow.cuts
+        detail = "; ".join(f"{cut.code}: {cut.detail}" for cut in cuts)
+        limit = f"a payment-flow limit of {flow.limit // 100} yuan"
+        if flow.limit:
+            limit += f", the product lends from {spec.amount_min // 100}"
+        detail = f"{limit}; {detail}" if detail else limit
+        return None, [underwriting.reason("payment_flow_limit_too_low", detail)]
+    return flow.limit, []
+
+
+def _capped_by_flow(
+    graded: underwriting.GradeOutcome, flow_limit: int | None
+) -> tuple[int, list[Reason]]:
+    """The amount the grade allows, cut to the payment-flow limit where that is lower (the
+    grade's own `amount_reduced` gives way to the flow's)."""
+    if flow_limit is None or graded.amount <= flow_limit:
+        return graded.amount, list(graded.reasons)
+    reasons = [r for r in graded.reasons if r.code != "amount_reduced"]
+    detail = f"up to {flow_limit // 100} yuan, the payment-flow limit"
+    return flow_limit, [underwriting.reason("amount_reduced", detail), *reasons]
+
+
 @dataclass(frozen=True, slots=True)
 class _Decided:
     product: models.LoanProduct
@@ -521,19 +561,21 @@ def _decide(
         for code in scored.reasons
     ]
     reasons = underwriting.policy_reasons(spec, applicant, today)
+    flow_limit, flow_reasons = _flow_limit(session, spec, request.customer_id, today)
+    reasons += flow_reasons
     min_score = spec.eligibility.credit_score_min
     if min_score is not None and scored.score < min_score:
         reasons += [underwriting.reason("credit_score_below_minimum"), *score_factors]
     if reasons:
         return _Decided(product_row, "declined", reasons, scored.score)
     graded = underwriting.grade_outcome(spec, scored.score, request.amount)
-    reasons = list(graded.reasons)
-    if graded.decision != "approved" or reasons:
+    amount, reasons = _capped_by_flow(graded, flow_limit)
+    if graded.decision != "approved" or graded.reasons:
         reasons += score_factors
     if graded.decision == "declined" or graded.rate is None:
         return _Decided(product_row, "declined", reasons, scored.score, graded.grade)
     offer, schedule, _apr = _offer(
-        spec, graded.amount, request.term_months, method, graded.rate, today, settings
+        spec, amount, request.term_months, method, graded.rate, today, settings
     )
     largest = max(i.payment for i in schedule.instalments[:-1] or schedule.instalments)
     dti = underwriting.debt_to_income_reason(
@@ -1352,6 +1394,45 @@ def write_off(
         session, loan, _event_row(loan, now, kind="write_off", effective=today, source="operator")
     )
     return _contract_out(session, loan, _refresh(session, loan, today, now))
+
+
+# -- contribution ---------------------------------------------------------------------------
+
+
+def _interest_collected_by(loan: _Loan, day: date) -> int:
+    """Interest and penalty interest the loan had collected by the end of `day`."""
+    if day < loan.row.start_date:
+        return 0
+    measures = loan.state(day).measures
+    return measures.interest_collected + measures.penalty_collected
+
+
+def interest_paid(session: Session, customer_id: uuid.UUID, start: date, end: date) -> int:
+    """The loan interest (penalty interest included) the customer paid the bank on its CNY
+    loans by repayments and prepayments with business (effective) dates in [start, end], in
+    fen: what acquiring counts as the customer's contribution to the bank.
+
+    Read from the replay, not from the repayments' amounts: a repayment pays penalty, fees,
+    interest and principal in the contract's allocation order, and money paid ahead pays
+    interest on the day it falls due. So this is the growth of each loan's collected interest
+    over the window. A reversed repayment counts on no day (the replay leaves it out); on a
+    joint loan it is everything the borrower paid, the partner's share of it included."""
+    if end < start:
+        return 0
+    c = models.LoanContract
+    ids = list(
+        session.execute(
+            select(c.id)
+            .where(c.customer_id == customer_id, c.currency == "CNY", c.start_date <= end)
+            .order_by(c.id)
+        ).scalars()
+    )
+    before = start - timedelta(days=1)
+    total = 0
+    for offset in range(0, len(ids), 500):
+        for loan in _load(session, ids[offset : offset + 500], lock=False):
+            total += _interest_collected_by(loan, end) - _interest_collected_by(loan, before)
+    return total
 
 
 # -- end of day -----------------------------------------------------------------------------

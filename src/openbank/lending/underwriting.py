@@ -45,6 +45,10 @@ MESSAGES = {
     "grade_not_priced": "The product has no price for the applicant's risk grade.",
     "apr_above_cap": "The annualised rate of this loan would exceed the legal cap.",
     "amount_reduced": "We can offer a smaller amount than requested.",
+    "no_payment_flow": "This product lends on the payments a merchant takes with us, and we"
+    " see none.",
+    "payment_flow_limit_too_low": "The payments the merchant takes with us do not support a"
+    " loan of this product.",
 }
 
 

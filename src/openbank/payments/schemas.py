@@ -149,7 +149,9 @@ class OrderCreate(Strict):
         " merchant captures (in full or part) or voids later",
     )
     expires_at: AwareDatetime | None = Field(
-        default=None, description="When an unpaid order closes (default: 2 hours from now)"
+        default=None,
+        description="When an unpaid order closes (default: now plus"
+        " OPENBANK_PAYMENTS_ORDER_LIFETIME_MINUTES, 2 hours)",
     )
 
 

@@ -78,10 +78,7 @@ __all__ = [
 ]
 
 CURRENCY = accounts.CURRENCY
-DEFAULT_ORDER_LIFETIME = timedelta(hours=2)
 MAX_ORDER_LIFETIME = timedelta(days=30)
-# How long a manual-capture authorization holds the payer's money before the ledger releases it.
-AUTHORIZATION_HOLD_SECONDS = 7 * 86400
 # The settlement e-account of a new merchant: onboarding checked the business licence and
 # the legal representative, the enterprise equivalent of KYC level 3 (a class I account).
 MERCHANT_KYC_LEVEL = 3
@@ -371,7 +368,9 @@ def create_order(
     _refuse_unless_active(merchant)
     if spec.currency != CURRENCY:
         raise errors.CurrencyNotSupported(f"{spec.currency}: payments are taken in CNY only")
-    expires_at = spec.expires_at or now + DEFAULT_ORDER_LIFETIME
+    expires_at = spec.expires_at or now + timedelta(
+        minutes=settings.payments_order_lifetime_minutes
+    )
     if not now < expires_at <= now + MAX_ORDER_LIFETIME:
         raise errors.InvalidExpiry("expires_at must be in the future and within 30 days")
     fingerprint = _fingerprint(spec)
@@ -518,7 +517,7 @@ def pay(
     shard = secrets.randbelow(merchant.clearing_shards)
     clearing = accounts.clearing_account_id(merchant.id, shard)
     manual = row.capture_mode == "manual"
-    hold = AUTHORIZATION_HOLD_SECONDS if manual else None
+    hold = settings.payments_authorization_hold_seconds if manual else None
     if spec.e_account_id is not None:
         if spec.e_account_id == merchant.settlement_e_account_id:
             raise errors.PayerNotAllowed("a merchant cannot pay itself")
@@ -554,7 +553,9 @@ def pay(
     if manual:
         row.status = "authorized"
         row.authorization_transfer_id = transfer_id
-        row.authorization_expires_at = now + timedelta(seconds=AUTHORIZATION_HOLD_SECONDS)
+        row.authorization_expires_at = now + timedelta(
+            seconds=settings.payments_authorization_hold_seconds
+        )
     else:
         row.status = "captured"
         row.captured_amount = row.amount
