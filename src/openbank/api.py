@@ -26,6 +26,7 @@ from openbank.payments.checkout.api import router as checkout_router
 from openbank.payments.flow_api import router as payment_flow_router
 from openbank.platform import housekeeping
 from openbank.platform import service as platform
+from openbank.platform.acquiring.api import router as acquiring_router
 from openbank.platform.api import router as platform_router
 from openbank.platform.consents.api import router as consents_router
 from openbank.platform.gateway.api import router as gateway_router
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(webhooks_router)
     app.include_router(signed_router)
     app.include_router(onboarding_router)
+    app.include_router(acquiring_router)
     app.include_router(signin_router)
 
     @app.get("/healthz", tags=["ops"])

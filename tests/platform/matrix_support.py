@@ -1,7 +1,8 @@
 """The world of the cross-cutting object-level authorization matrix
 (tests/platform/test_object_level_authorization.py): a victim customer of partner A's app with
 e-accounts (two opened at the bank, one through the signed gateway), an authorised
-account-access consent, a payment consent, a webhook endpoint with deliveries; and two
+account-access consent, a payment consent, a webhook endpoint with deliveries, a merchant
+that came through partner A with orders the victim paid (unpaid, authorized, captured); and two
 attackers: partner B's app acting for its own customer, and A's same app acting for another
 of A's customers. Also the enumeration of the partner-facing routes and a snapshot of
 everything of the victim's an attacker must not be able to change."""
@@ -27,6 +28,12 @@ from openbank.customers.schemas import BoundCardCreate, CustomerCreate, EAccount
 from openbank.platform.consents import service as consents
 from openbank.platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.customers.helpers import card_number, resident_id
+from tests.platform.acquiring.support import (
+    merchant_state,
+    paid_order,
+    partner_merchant,
+    unpaid_order,
+)
 from tests.platform.consents.api_support import (
     Partner,
     account_token,
@@ -202,6 +209,52 @@ def actor(bank: Bank, label: str, sapp: SignedApp, someone: Person, payee: uuid.
     )
 
 
+# -- acquiring ------------------------------------------------------------------------------
+
+
+@dataclass
+class Shop:
+    """Partner A's merchant (sandbox, it came through app A) and three of its orders, two of
+    them paid from the victim's second e-account: an unpaid one (to close), an authorized
+    one (to capture or void) and a captured one (to read and refund)."""
+
+    merchant_id: uuid.UUID
+    credit_code: str
+    settlement_e_account_id: uuid.UUID
+    unpaid: uuid.UUID
+    authorized: uuid.UUID
+    captured: uuid.UUID
+    out_trade_nos: list[str]
+
+    def secrets(self) -> list[str]:
+        """The merchant's and its orders' ids and numbers: partner A's business only."""
+        return [
+            str(self.merchant_id),
+            self.credit_code,
+            str(self.settlement_e_account_id),
+            str(self.unpaid),
+            str(self.authorized),
+            str(self.captured),
+            *self.out_trade_nos,
+        ]
+
+
+def open_shop(bank: Bank, sapp: SignedApp, payer: uuid.UUID) -> Shop:
+    merchant = partner_merchant(bank, sapp.app)
+    unpaid = unpaid_order(bank, merchant.id)
+    authorized = paid_order(bank, merchant.id, payer, 2_000, manual=True)
+    captured = paid_order(bank, merchant.id, payer, 3_000)
+    return Shop(
+        merchant_id=merchant.id,
+        credit_code=merchant.unified_social_credit_code,
+        settlement_e_account_id=merchant.settlement_e_account_id,
+        unpaid=unpaid.id,
+        authorized=authorized.id,
+        captured=captured.id,
+        out_trade_nos=[o.out_trade_no for o in (unpaid, authorized, captured)],
+    )
+
+
 # -- the world ------------------------------------------------------------------------------
 
 
@@ -215,6 +268,7 @@ class World:
     endpoint_id: str
     endpoint_url: str
     delivery_ids: list[str]
+    shop: Shop
     before: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -248,9 +302,9 @@ class World:
         ]
 
     def app_secrets(self) -> list[str]:
-        """What belongs to app A itself (its webhook endpoint and deliveries): another
-        partner may not see it; A's own tokens may."""
-        return [self.endpoint_id, self.endpoint_url, *self.delivery_ids]
+        """What belongs to app A itself (its webhook endpoint and deliveries, its partner's
+        merchant and orders): another partner may not see it; A's own tokens may."""
+        return [self.endpoint_id, self.endpoint_url, *self.delivery_ids, *self.shop.secrets()]
 
 
 def _undispatched(bank: Bank, app_id: uuid.UUID) -> int:
@@ -297,6 +351,9 @@ def build_world(bank: Bank) -> World:
     intruder = person(bank, "上官外人", accounts=1, funded=ATTACKER_BALANCE)
     open_through_gateway(bank, app_b, intruder, ATTACKER_BALANCE)
     payee_account = payee.e_account_ids[0]
+    # The victim pays partner A's merchant from their second e-account (the first keeps
+    # VICTIM_BALANCE, which the leak check looks for).
+    shop = open_shop(bank, app_a, victim.e_account_ids[1])
 
     world = World(
         bank=bank,
@@ -312,6 +369,7 @@ def build_world(bank: Bank) -> World:
         endpoint_id=str(created.json()["id"]),
         endpoint_url=endpoint_url,
         delivery_ids=[],
+        shop=shop,
     )
     wait_for_fan_out(bank, world.app_id)
     listed = partner_a.get(world.victim.app_token, "/v1/open/webhook-deliveries?limit=100")
@@ -325,7 +383,8 @@ def build_world(bank: Bank) -> World:
 def snapshot(world: World) -> dict[str, Any]:
     """Everything of the victim's an attacker must not change: balances and movements of
     the victim's e-accounts, the victim's consents and their statuses, app A's webhook
-    endpoints, deliveries and events."""
+    endpoints, deliveries and events, partner A's merchant's orders, refunds, captures and
+    flow counters."""
     victim = world.victim.person
     app_id = world.app_id
     wait_for_fan_out(world.bank, app_id)
@@ -359,7 +418,7 @@ def snapshot(world: World) -> dict[str, Any]:
             ).scalar_one(),
         }
 
-    return world.bank.run(work)
+    return {**world.bank.run(work), "acquiring": merchant_state(world.bank, world.shop.merchant_id)}
 
 
 @dataclass

@@ -14,7 +14,8 @@ ids (in the path, in the JSON body, or inside the gateway's biz_content):
 Each call must be refused with 403 or 404 (a one-time code that is not the caller's: 401
 otp_invalid, like any wrong code; never 2xx, never 5xx), the answer must hold none of the
 victim's data, and nothing of the victim's may change (balances and movements, consents and
-their statuses, app A's webhook endpoints, deliveries and events, the one-time code named).
+their statuses, app A's webhook endpoints, deliveries and events, the one-time code named,
+partner A's merchant's orders, refunds and flow counters).
 Endpoints that take no object id are called too, with the check that applies to them (the
 caller sees only its own objects). `test_every_partner_endpoint_is_in_the_matrix` enumerates
 the application's routes: a partner endpoint (or gateway method) added later without a row
@@ -29,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -81,6 +83,11 @@ def _victims(world: World, name: str) -> str:
         "e_account": str(world.victim.person.e_account_ids[0]),
         "endpoint": world.endpoint_id,
         "delivery": world.delivery_ids[0],
+        "merchant": str(world.shop.merchant_id),
+        "unpaid_order": str(world.shop.unpaid),
+        "authorized_order": str(world.shop.authorized),
+        "captured_order": str(world.shop.captured),
+        "captured_out_trade_no": world.shop.out_trade_nos[2],
     }
     return objects[name]
 
@@ -149,6 +156,23 @@ def _opening_guessing_the_victim_apps_code(world: World, attacker: Actor) -> dic
     return {**body, "otp_code": "000000" if code != "000000" else "111111"}
 
 
+def _order(world: World, attacker: Actor) -> dict[str, Any]:
+    return {
+        "out_trade_no": f"M{uuid.uuid4().hex[:16]}",
+        "amount": 100,
+        "currency": "CNY",
+        "description": "矩阵订单",
+    }
+
+
+def _capture(world: World, attacker: Actor) -> dict[str, Any]:
+    return {}
+
+
+def _refund(world: World, attacker: Actor) -> dict[str, Any]:
+    return {"out_refund_no": f"M{uuid.uuid4().hex[:16]}", "amount": 100}
+
+
 def _victims_gateway_consent(world: World, attacker: Actor) -> dict[str, Any]:
     victim = world.victim.person
     return {
@@ -192,6 +216,7 @@ class Case:
     gateway: str = ""
     variant: str = ""
     gap: str = ""  # a known hole: the case is a strict xfail with this description
+    query: tuple[tuple[str, str], ...] = ()  # query parameter -> victim's object
 
     @property
     def route(self) -> tuple[str, str]:
@@ -212,10 +237,11 @@ def _both(
     body: Body | None = None,
     expect: tuple[int, ...] = REFUSED,
     variant: str = "",
+    query: tuple[tuple[str, str], ...] = (),
 ) -> list[Case]:
     """The same call by both attackers, with their tokens (other partner's, same app's)."""
     return [
-        Case(method, path, who, token, expect, params, body, variant=variant)
+        Case(method, path, who, token, expect, params, body, variant=variant, query=query)
         for who, token in zip(ATTACKERS, tokens, strict=True)
     ]
 
@@ -223,6 +249,8 @@ def _both(
 ACCESS = (("consent_id", "access_consent"),)
 PAYMENT = (("consent_id", "payment_consent"),)
 ACCOUNT = (("e_account_id", "e_account"),)
+MERCHANT = (("merchant_id", "merchant"),)
+ACQUIRING = "/v1/open/acquiring"
 BY_ID: list[Case] = [
     # consents: B's partner-level token; A's token for another customer (its own consent).
     *_both("GET", "/v1/open/account-access-consents/{consent_id}", ("app", "accounts"),
@@ -260,6 +288,23 @@ BY_ID: list[Case] = [
     # another customer: allowed; a delivery carries no customer data.
     Case("GET", "/v1/open/webhook-deliveries/{delivery_id}", SAME, "accounts", (200,),
          params=(("delivery_id", "delivery"),), variant="app A's own delivery"),
+    # acquiring: partner A's merchant and its orders (paid by the victim). Another partner's
+    # client_credentials token gets 404; A's own app, with a token bound to another
+    # customer's payment consent, gets 403 (acquiring is the partner's own business).
+    *_both("POST", f"{ACQUIRING}/merchants/{{merchant_id}}/payment-orders",
+           ("app", "payments"), params=MERCHANT, body=_order),
+    *_both("GET", f"{ACQUIRING}/merchants/{{merchant_id}}/payment-orders", ("app", "payments"),
+           params=MERCHANT, query=(("out_trade_no", "captured_out_trade_no"),)),
+    *_both("GET", f"{ACQUIRING}/payment-orders/{{order_id}}", ("app", "payments"),
+           params=(("order_id", "captured_order"),)),
+    *_both("POST", f"{ACQUIRING}/payment-orders/{{order_id}}/capture", ("app", "payments"),
+           params=(("order_id", "authorized_order"),), body=_capture),
+    *_both("POST", f"{ACQUIRING}/payment-orders/{{order_id}}/void", ("app", "payments"),
+           params=(("order_id", "authorized_order"),)),
+    *_both("POST", f"{ACQUIRING}/payment-orders/{{order_id}}/close", ("app", "payments"),
+           params=(("order_id", "unpaid_order"),)),
+    *_both("POST", f"{ACQUIRING}/payment-orders/{{order_id}}/refunds", ("app", "payments"),
+           params=(("order_id", "captured_order"),), body=_refund),
 ]  # fmt: skip
 
 OWN: list[Case] = [
@@ -407,6 +452,8 @@ def _call(
         assert body is not None
         return GATEWAY_PATH, signed.call(world.bank.client, attacker.sapp, case.gateway, body)
     url = case.path.format(**{name: _victims(world, what) for name, what in case.params})
+    if case.query:
+        url += "?" + urlencode({name: _victims(world, what) for name, what in case.query})
     token = attacker.token(case.token)
     partner = attacker.partner
     if case.method == "GET":

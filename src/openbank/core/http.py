@@ -298,6 +298,22 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def created_or_found(
+    work: Callable[[Session], tuple[BaseModel, bool]],
+) -> tuple[Callable[[], int], Callable[[Session], BaseModel]]:
+    """For a POST that makes an object once per the client's own number (an order's
+    `out_trade_no`): the status to answer, asked after the call (201 when it made the object,
+    200 when it found the earlier one), and the call itself, for `idempotent_post`."""
+    created = False
+
+    def run(session: Session) -> BaseModel:
+        nonlocal created
+        made, created = work(session)
+        return made
+
+    return (lambda: 201 if created else 200), run
+
+
 def idempotent_post(
     db: Database,
     request: Request,

@@ -8,7 +8,6 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy.orm import Session
 
 from openbank.core.database import unit_of_work
 from openbank.core.http import (
@@ -18,6 +17,7 @@ from openbank.core.http import (
     IdempotencyKey,
     Operator,
     SettingsDep,
+    created_or_found,
     idempotent_post,
 )
 from openbank.payments import service
@@ -121,16 +121,10 @@ def create_order(
     """A payment order, once per `out_trade_no`: the same request again answers 200 with the
     first order; another request with that number is refused (409 out_trade_no_reused)."""
 
-    created = False
-
-    def work(session: Session) -> PaymentOrder:
-        nonlocal created
-        order, created = service.create_order(session, merchant_id, body, clock.now(), settings)
-        return order
-
-    return idempotent_post(
-        db, request, response, idempotency_key, body, lambda: 201 if created else 200, work
+    status, work = created_or_found(
+        lambda s: service.create_order(s, merchant_id, body, clock.now(), settings)
     )
+    return idempotent_post(db, request, response, idempotency_key, body, status, work)
 
 
 @router.get("/v1/merchants/{merchant_id}/payment-orders", response_model=PaymentOrder, tags=TAGS)
@@ -226,16 +220,10 @@ def refund(
     """A refund, once per `out_refund_no` (the same request again answers 200 with it);
     never more than captured in all."""
 
-    created = False
-
-    def work(session: Session) -> Refund:
-        nonlocal created
-        made, created = service.refund(session, order_id, body, clock.now(), settings)
-        return made
-
-    return idempotent_post(
-        db, request, response, idempotency_key, body, lambda: 201 if created else 200, work
+    status, work = created_or_found(
+        lambda s: service.refund(s, order_id, body, clock.now(), settings)
     )
+    return idempotent_post(db, request, response, idempotency_key, body, status, work)
 
 
 @router.post("/v1/payment-orders/{order_id}/close", response_model=PaymentOrder, tags=TAGS)

@@ -226,10 +226,13 @@ class PaymentOrder(BaseModel):
 
 
 class EventPayload(BaseModel):
-    """What a merchant's webhook carries about an order."""
+    """What a merchant's webhook carries about an order: not which e-account paid it (the
+    payer's business, not the merchant's or its partner's)."""
 
     order: PaymentOrder
     refund: Refund | None = None
 
     def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(
+            mode="json", exclude_none=True, exclude={"order": {"payer_e_account_id"}}
+        )

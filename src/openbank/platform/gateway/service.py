@@ -129,7 +129,7 @@ def partner_idempotent_post(
     call: PartnerCall,
     idempotency_key: str | None,
     body: BaseModel | None,
-    status: int,
+    status: int | Callable[[], int],
     work: Callable[[Session], BaseModel],
 ) -> object:
     """Run one partner POST in a unit of work at most once per (app, Idempotency-Key) for
