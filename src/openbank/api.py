@@ -24,6 +24,7 @@ from openbank.payments import housekeeping as payments_housekeeping
 from openbank.payments.api import router as payments_router
 from openbank.payments.checkout.api import router as checkout_router
 from openbank.payments.flow_api import router as payment_flow_router
+from openbank.payments.settlement_api import router as settlement_router
 from openbank.platform import housekeeping
 from openbank.platform import service as platform
 from openbank.platform.acquiring.api import router as acquiring_router
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(payments_router)
     app.include_router(checkout_router)
     app.include_router(payment_flow_router)
+    app.include_router(settlement_router)
     app.include_router(platform_router)
     app.include_router(oauth_router)
     app.include_router(consents_router)

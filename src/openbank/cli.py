@@ -16,6 +16,7 @@ from rich.table import Table
 from openbank.core.settings import get_settings
 from openbank.credit.cli import credit_app
 from openbank.lending.calculator import loan_app
+from openbank.payments.cli import payments_app
 from openbank.platform.cli import operator_app, partner_app, signing_key_app
 from openbank.platform.webhooks.cli import webhooks_app
 
@@ -43,6 +44,7 @@ app.add_typer(operator_app, name="operator")
 app.add_typer(partner_app, name="partner")
 app.add_typer(signing_key_app, name="signing-key")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(payments_app, name="payments")
 products_app = typer.Typer(help="The loan product library.", no_args_is_help=True)
 loan_app.add_typer(products_app, name="products")
 

@@ -5,7 +5,10 @@ a partner app would (top-ups from bound cards, transfers, a withdrawal), shows a
 a movement, then prints balances, a statement and the ledger's own verification. Last, the
 open platform end to end over the real HTTP application (in process, no server): a partner
 onboarded, its app's DPoP-bound tokens, a consent 张三 grants on the bank's pages for one of
-his e-accounts, the app reading that balance, and 张三 revoking it.
+his e-accounts, the app reading that balance, and 张三 revoking it. Then acquiring: a merchant
+onboarded, yesterday's takings (e-account and card payments, an authorisation captured in part,
+a refund), today's T+1 settlement with its fees explained line by line, the reconciliation
+against the ledger, and what the merchant's payment flow is worth to lending so far.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,7 +32,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from openbank.core.clock import Clock
+from openbank.core.clock import Clock, business_date
 from openbank.core.database import Database, unit_of_work
 from openbank.core.errors import DomainError
 from openbank.core.money import Money
@@ -46,6 +50,18 @@ from openbank.customers.schemas import (
     EAccountTransferCreate,
 )
 from openbank.ledger import service as ledger
+from openbank.payments import service as payments
+from openbank.payments import settlement
+from openbank.payments.schemas import (
+    CaptureCreate,
+    Card,
+    FeePlanCreate,
+    FeeTier,
+    MerchantCreate,
+    OrderCreate,
+    PaymentCreate,
+    RefundCreate,
+)
 
 CARD = "6222020200112230"  # a Luhn-valid sample card number
 
@@ -58,6 +74,7 @@ class DemoResult:
     verify_entries: int = 0
     loan: dict[str, Any] = field(default_factory=dict)
     open_platform: dict[str, Any] = field(default_factory=dict)
+    acquiring: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +90,7 @@ class DemoResult:
             "steps": self.steps,
             "loan": self.loan,
             "open_platform": self.open_platform,
+            "acquiring": self.acquiring,
             "ledger_verify": {"ok": self.verify_ok, "entries": self.verify_entries},
         }
 
@@ -228,6 +246,7 @@ def run_demo(db: Database, clock: Clock, console: Console, *, quiet: bool = Fals
         )
     )
     result.open_platform = _open_platform(db, clock, console, zhang, quiet=quiet)
+    result.acquiring = _acquiring(db, clock, console, zhang, rng, quiet=quiet)
     say(
         Panel(
             "Serve the API:      openbank serve --port 8000   (then open http://127.0.0.1:8000/docs)\n"
@@ -241,8 +260,9 @@ def run_demo(db: Database, clock: Clock, console: Console, *, quiet: bool = Fals
             "Price a loan:       openbank loan schedule --principal 200000 --annual-rate 0.05"
             " --months 36 --method equal-installment\n"
             "Close the day:      openbank loan eod; openbank loan trial-balance\n"
-            "Read more:          README.md, docs/platform.md, docs/lending.md, docs/credit.md,"
-            " docs/benchmarks.md",
+            "Settle and check:   openbank payments settle; openbank payments reconcile\n"
+            "Read more:          README.md, docs/platform.md, docs/payments.md, docs/lending.md,"
+            " docs/credit.md, docs/benchmarks.md",
             title="What to try next",
         )
     )
@@ -780,4 +800,144 @@ def _open_platform(
         "revoked_by": after.get("revoked_by"),
         "call_after_revoke": refusal,
         "events": events,
+    }
+
+
+def _acquiring(
+    db: Database,
+    clock: Clock,
+    console: Console,
+    payer: EAccount,
+    rng: random.Random,
+    *,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """A merchant's day of takings, settled the next day, reconciled against the ledger."""
+    settings = db.settings
+
+    def say(message: str | Table) -> None:
+        if not quiet:
+            console.print(message)
+
+    now = clock.now()
+    yesterday = now - timedelta(days=1)
+    say("\n[bold]8. Payment finance: a merchant's takings, settled T+1[/bold]")
+    plan = FeePlanCreate(
+        code=f"demo-retail-{secrets.token_hex(3)}",
+        name="Retail, cheaper for merchants who bank with us",
+        rate_ppm=6_000,
+        fixed_fee=10,
+        min_fee=10,
+        max_fee=5_000,
+        tiers=[
+            FeeTier(
+                name="depositor", min_average_deposit_balance=5_000_000, rate_reduction_ppm=1_000
+            ),
+            FeeTier(name="borrower", min_loan_interest_paid=100_000, rate_reduction_ppm=2_000),
+        ],
+        revenue_share_ppm=200_000,
+    )
+    unit_of_work(db, lambda s: payments.create_fee_plan(s, plan, yesterday))
+    shop = unit_of_work(
+        db,
+        lambda s: payments.onboard_merchant(
+            s,
+            MerchantCreate(
+                legal_name="杭州云南小馆餐饮有限公司",
+                unified_social_credit_code=_credit_code(rng),
+                legal_representative="赵六",
+                phone="+8613700137000",
+                mcc="5812",
+                fee_plan_code=plan.code,
+                bound_account=BoundCardCreate(number=CARD, bank_name="中国农业银行"),
+                sandbox=True,
+            ),
+            yesterday,
+            settings,
+        ),
+    )
+    say(
+        f"  onboarded 云南小馆 (MCC 5812, fee plan 0.60 % + ¥0.10, min ¥0.10, cap ¥50),"
+        f" settlement e-account [cyan]{shop.settlement_e_account_id}[/cyan]"
+    )
+
+    def new_order(number: str, fen: int, description: str, mode: str = "immediate") -> Any:
+        spec = OrderCreate.model_validate(
+            {
+                "out_trade_no": f"{number}-{secrets.token_hex(3)}",
+                "amount": fen,
+                "currency": "CNY",
+                "description": description,
+                "capture_mode": mode,
+            }
+        )
+        made, _created = unit_of_work(
+            db, lambda s: payments.create_order(s, shop.id, spec, yesterday, settings)
+        )
+        return made
+
+    def pay(order: Any, payment: PaymentCreate) -> Any:
+        return unit_of_work(db, lambda s: payments.pay(s, order.id, payment, yesterday, settings))
+
+    by_e_account = PaymentCreate(e_account_id=payer.id)
+    lunch = pay(new_order("LUNCH", 8_800, "过桥米线 ×2"), by_e_account)
+    say(f"  yesterday 张三 paid {_yuan(lunch.amount)} for lunch from his e-account")
+    dinner = pay(new_order("DINNER", 26_600, "汽锅鸡"), by_e_account)
+    say(f"  yesterday 张三 paid {_yuan(dinner.amount)} for dinner")
+    card_order = new_order("QR", 4_500, "鲜花饼 ×3")
+    pay(card_order, PaymentCreate(card=Card(number=CARD, holder_name="钱七")))
+    say(
+        f"  a walk-in customer scanned the QR code and paid {_yuan(card_order.amount)} by card"
+        f" ({card_order.checkout_url})"
+    )
+    banquet = pay(new_order("BANQUET", 50_000, "包间押金", mode="manual"), by_e_account)
+    unit_of_work(
+        db,
+        lambda s: payments.capture(
+            s, banquet.id, CaptureCreate(amount=42_000), yesterday, settings
+        ),
+    )
+    say(f"  a banquet deposit of {_yuan(50_000)} was authorised, then {_yuan(42_000)} captured")
+    refund_spec = RefundCreate(out_refund_no="R1", amount=2_600, reason="少上一道菜")
+    unit_of_work(db, lambda s: payments.refund(s, dinner.id, refund_spec, yesterday, settings))
+    say(f"  {_yuan(2_600)} of dinner was refunded (a dish never came)")
+
+    run = settlement.run_settlement(
+        lambda work: unit_of_work(db, work), now, settings, merchant_ids=[shop.id]
+    )
+    done = unit_of_work(
+        db, lambda s: settlement.find_settlement(s, shop.id, business_date(now, settings.tz))
+    )
+    detail = unit_of_work(db, lambda s: settlement.get_settlement(s, done.id))
+    table = Table(title=f"Today's settlement of 云南小馆 (batch {run.settled_on})")
+    for column in ("item", "amount", "fee", "how the fee was reached"):
+        table.add_column(column, justify="right" if column in ("amount", "fee") else "left")
+    for line in detail.lines:
+        table.add_row(line.kind, _yuan(line.amount), _yuan(line.fee), line.explanation)
+    table.add_row("net paid to the settlement e-account", _yuan(detail.paid_out), "", "")
+    say(table)
+    report = unit_of_work(db, lambda s: settlement.reconcile(s, run.settled_on))
+    say(
+        "  reconciliation of payments, refunds, fees and settlements against the ledger: "
+        + ("[green]no breaks[/green]" if report.ok else f"[red]{len(report.breaks)} breaks[/red]")
+    )
+    limit = unit_of_work(
+        db,
+        lambda s: payments.payment_flow_limit(s, shop.customer_id, business_date(now, settings.tz)),
+    )
+    cuts = ", ".join(cut.code for cut in limit.cuts) if limit is not None else "no flow"
+    limit_fen = limit.limit if limit is not None else 0
+    say(
+        f"  payment-flow loan limit (支付流水贷) today: {_yuan(limit_fen)} ({cuts}): lending wants"
+        " months of takings before it lends against them"
+    )
+    return {
+        "merchant_id": str(shop.id),
+        "settlement_id": str(done.id),
+        "captured": detail.captured,
+        "refunded": detail.refunded,
+        "fees": detail.fees,
+        "paid_out": detail.paid_out,
+        "reconciliation_ok": report.ok,
+        "payment_flow_limit": limit_fen,
     }

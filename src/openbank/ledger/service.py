@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -312,6 +313,20 @@ def get_transfer(session: Session, transfer_id: uuid.UUID) -> Transfer:
     return transfer_out(transfer_from_row(row))
 
 
+def get_transfers(session: Session, transfer_ids: Sequence[uuid.UUID]) -> list[Transfer]:
+    """The transfers of these ids that exist, by one statement (in no particular order): a
+    caller checking references finds the missing ones by what is not returned."""
+    if not transfer_ids:
+        return []
+    with _driver(session).cursor() as cur:
+        set_json_loads(orjson.loads, cur)  # many rows: the metadata parsed by orjson
+        rows = cur.execute(
+            f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE id = ANY(%s)",
+            [list(transfer_ids)],
+        ).fetchall()
+    return [transfer_out(transfer_from_row(row)) for row in rows]
+
+
 def due_pending_transfers(session: Session, now: datetime, limit: int = 1000) -> list[uuid.UUID]:
     rows = _driver(session).execute(
         "SELECT id FROM ledger_transfers WHERE state = 'pending' AND expires_at <= %s"
@@ -375,6 +390,49 @@ def list_entries(
     ]
     next_cursor = str(entries[-1].seq) if len(rows) > limit else None
     return entries, next_cursor
+
+
+_DAY = timedelta(days=1)
+
+
+def average_daily_balance(
+    session: Session, account_id: uuid.UUID, start: datetime, end: datetime
+) -> int:
+    """The average of the account's posted balance (credits_posted - debits_posted, as a
+    customer's deposit shows it) at the end of each whole day from `start` to `end`, rounded
+    down; read from the journal. `start` and `end` are the days' boundaries (midnights in the
+    bank's time zone); a window shorter than a day is sampled once, at `end`."""
+    days = max((end - start) // _DAY, 0)
+    points = [start + _DAY * k for k in range(1, days + 1)] if days else [end]
+    # One statement: the account (to tell a missing one from a quiet one), the last entry
+    # before the window, then each entry within it (balances only change at entries).
+    rows = (
+        _driver(session)
+        .execute(
+            "(SELECT 0, 0::bigint, NULL::timestamptz, 0::bigint FROM ledger_accounts"
+            "  WHERE id = %(a)s)"
+            " UNION ALL (SELECT 1, seq, created_at, credits_posted - debits_posted"
+            "  FROM ledger_entries WHERE account_id = %(a)s AND created_at < %(start)s"
+            "  ORDER BY seq DESC LIMIT 1)"
+            " UNION ALL (SELECT 2, seq, created_at, credits_posted - debits_posted"
+            "  FROM ledger_entries WHERE account_id = %(a)s AND created_at >= %(start)s"
+            "  AND created_at < %(end)s)",
+            {"a": account_id, "start": start, "end": points[-1]},
+        )
+        .fetchall()
+    )
+    if not any(row[0] == 0 for row in rows):
+        raise errors.AccountNotFound(f"no ledger account {account_id}")
+    opening = [row[3] for row in rows if row[0] == 1]
+    changes = sorted((row[1], row[2], row[3]) for row in rows if row[0] == 2)
+    balance = int(opening[0]) if opening else 0
+    total, index = 0, 0
+    for point in points:
+        while index < len(changes) and changes[index][1] < point:
+            balance = int(changes[index][2])
+            index += 1
+        total += balance
+    return total // len(points)
 
 
 # -- verification -------------------------------------------------------------------------
