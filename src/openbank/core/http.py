@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError as SQLAlchemyDataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -123,7 +124,25 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("http.unhandled_error", path=request.url.path)
         return problem_response(500, internal_error_body(request.url.path))
 
+    async def data_error(request: Request, exc: Exception) -> ProblemResponse:
+        # PostgreSQL's data exceptions (class 22: a NUL in text, a number out of range) are
+        # input the schemas let through: the transaction rolled back, so it is a 422.
+        log.warning("http.data_error", path=request.url.path, error=str(exc.__cause__ or exc))
+        _note_problem(request, "invalid_input")
+        return problem_response(
+            422,
+            {
+                "type": "https://openbank.dev/problems/invalid-input",
+                "title": "The request holds a value the bank cannot store",
+                "status": 422,
+                "detail": "a text with a NUL character, or a number out of range",
+                "code": "invalid_input",
+                "instance": request.url.path,
+            },
+        )
+
     app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(SQLAlchemyDataError, data_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         description="How long an unpaid payment order stays payable when the merchant gives no"
         " expiry",
     )
+    payments_max_order_amount: int = Field(
+        default=1_000_000_000,
+        ge=1,
+        le=2**53,
+        description="The most one payment order may ask for, in fen (default 10,000,000 yuan)",
+    )
     payments_authorization_hold_seconds: int = Field(
         default=7 * 86400,
         ge=60,

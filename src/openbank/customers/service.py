@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import func, select
@@ -59,9 +59,16 @@ from openbank.customers.vocabulary import (
     MovementKind,
 )
 from openbank.ledger import service as ledger
-from openbank.ledger.schemas import Account, AccountCreate, Entry, TransferCreate
+from openbank.ledger.schemas import (
+    Account,
+    AccountCreate,
+    Entry,
+    PendingResolution,
+    TransferCreate,
+)
 
 __all__ = [
+    "capture_merchant_payment",
     "card_clearing",
     "close_e_account",
     "collect_loan_repayments",
@@ -439,10 +446,13 @@ def _move(
     credit_account_id: uuid.UUID,
     amount: int,
     pending_timeout_seconds: int | None = None,
-) -> list[Movement]:
-    """Check every leg's limits, move the money in the ledger, record the legs. With a
-    `pending_timeout_seconds` the ledger transfer is a pending one (an authorization): the
-    legs count against the limits for the whole amount from now on.
+    held: int = 0,
+) -> tuple[uuid.UUID, list[Movement]]:
+    """Check every leg's limits, move the money in the ledger, record the legs; returns the
+    ledger transfer and the movements. With a `pending_timeout_seconds` the ledger transfer is
+    a pending one (an authorization): nothing is recorded yet (the capture records what it
+    takes), and `held` (the money the e-account already has on hold) counts against the
+    limits as if it had moved, so holds cannot squeeze past them.
 
     The caller holds the legs' e-account locks. Any refusal raises before the caller's
     transaction commits, so a refused movement leaves nothing behind."""
@@ -451,13 +461,11 @@ def _move(
         class_limits = limits.class_limits(leg.account_class, settings)
         if not class_limits.windowed:
             continue  # nothing to sum: class I has no windowed limits
+        used = _usage(session, leg.e_account_id, today)
+        if held:
+            used = limits.Usage(*(value + held for value in astuple(used)))
         breach = limits.check_movement(
-            leg.account_class,
-            class_limits,
-            _usage(session, leg.e_account_id, today),
-            leg.direction,
-            leg.counterparty_bound,
-            amount,
+            leg.account_class, class_limits, used, leg.direction, leg.counterparty_bound, amount
         )
         if breach is not None:
             raise _limit_exceeded(leg.e_account_id, breach)
@@ -494,6 +502,21 @@ def _move(
         )
         if breach is not None:
             raise _limit_exceeded(leg.e_account_id, breach)
+    if pending_timeout_seconds is not None:
+        return moved.id, []
+    return moved.id, _record(session, legs, kind, amount, moved.id, today, now)
+
+
+def _record(
+    session: Session,
+    legs: Sequence[_Leg],
+    kind: MovementKind,
+    amount: int,
+    ledger_transfer_id: uuid.UUID,
+    today: date,
+    now: datetime,
+) -> list[Movement]:
+    """The legs' movements, counted from now on against their windows."""
     movements = [
         Movement(
             id=new_id(),
@@ -505,7 +528,7 @@ def _move(
             amount=amount,
             currency=CURRENCY,
             business_date=today,
-            ledger_transfer_id=moved.id,
+            ledger_transfer_id=ledger_transfer_id,
             created_at=now,
         )
         for leg in legs
@@ -529,7 +552,7 @@ def _bound_card_movement(
     clearing = card_clearing(session, now)
     wallet = row.ledger_account_id
     debit, credit = (clearing, wallet) if direction == "in" else (wallet, clearing)
-    (movement,) = _move(
+    _moved, (movement,) = _move(
         session,
         settings,
         now,
@@ -570,7 +593,7 @@ def transfer(
         raise SameEAccount()
     rows = _lock(session, [from_e_account_id, to_e_account_id])
     payer, payee = rows[from_e_account_id], rows[to_e_account_id]
-    out, _in = _move(
+    _moved, (out, _in) = _move(
         session,
         settings,
         now,
@@ -610,7 +633,7 @@ def loan_movement(
     debit, credit = (
         (loan_ledger_account_id, wallet) if direction == "in" else (wallet, loan_ledger_account_id)
     )
-    (movement,) = _move(
+    _moved, (movement,) = _move(
         session,
         settings,
         now,
@@ -632,13 +655,17 @@ def pay_merchant(
     settings: Settings,
     *,
     authorization_seconds: int | None = None,
-) -> Movement:
+) -> uuid.UUID:
     """A payment from the e-account to a merchant's (clearing) ledger account: money out to a
-    non-bound account, within the class limits. With `authorization_seconds` it is an
-    authorization: a pending ledger transfer the merchant captures (posts) or voids later, or
-    that the ledger releases when it times out; the limits count the authorized amount."""
+    non-bound account, within the class limits; returns its ledger transfer. With
+    `authorization_seconds` it is an authorization: a pending ledger transfer the merchant
+    captures (`capture_merchant_payment`) or voids later, or that the ledger releases when it
+    times out. Until then the hold counts against the limits; once captured, what was taken."""
     row = _lock(session, [payer_e_account_id])[payer_e_account_id]
-    (movement,) = _move(
+    held = 0
+    if authorization_seconds is not None:
+        held = ledger.get_account(session, row.ledger_account_id).debits_pending
+    transfer_id, _movements = _move(
         session,
         settings,
         now,
@@ -648,8 +675,43 @@ def pay_merchant(
         merchant_ledger_account_id,
         amount,
         pending_timeout_seconds=authorization_seconds,
+        held=held,
     )
-    return movement
+    return transfer_id
+
+
+def capture_merchant_payment(
+    session: Session,
+    payer_e_account_id: uuid.UUID,
+    authorization_transfer_id: uuid.UUID,
+    amount: int,
+    now: datetime,
+    settings: Settings,
+) -> uuid.UUID:
+    """Post an authorization (`pay_merchant`) for `amount` (the rest goes back) and record
+    the movement, which counts against the limits from now on (the authorization already
+    passed them); returns the posting ledger transfer. A frozen or closed e-account still
+    settles what it authorized before."""
+    row = _lock(session, [payer_e_account_id])[payer_e_account_id]
+    posted = ledger.transfer(
+        session,
+        ledger.resolution_command(
+            authorization_transfer_id, PendingResolution(amount=amount), post=True
+        ),
+        now,
+    )
+    leg = _Leg(
+        e_account_id=row.id,
+        account_class=row.account_class,
+        ledger_account_id=row.ledger_account_id,
+        direction="out",
+        counterparty_e_account_id=None,
+        counterparty_bound=False,
+    )
+    _record(
+        session, [leg], "merchant_payment", amount, posted.id, business_date(now, settings.tz), now
+    )
+    return posted.id
 
 
 def credit_from_acquiring(
@@ -666,7 +728,7 @@ def credit_from_acquiring(
     bank is the counterparty (as for loans), so no non-bound limit applies; the balance cap
     does, and a frozen or closed e-account refuses it."""
     row = _lock(session, [e_account_id])[e_account_id]
-    (movement,) = _move(
+    _moved, (movement,) = _move(
         session,
         settings,
         now,
@@ -770,6 +832,7 @@ validate_credit_code = identity.validate_credit_code
 validate_mobile_phone = identity.validate_mobile_phone
 validate_resident_id = identity.validate_resident_id
 validate_card_number = identity.validate_card_number
+card_fingerprint = identity.card_fingerprint
 
 
 # -- partner-facing reads (consents) ---

@@ -22,6 +22,7 @@ from openbank.core.http import (
 )
 from openbank.payments import service
 from openbank.payments.schemas import (
+    MERCHANT_REFERENCE,
     CaptureCreate,
     FeePlan,
     FeePlanCreate,
@@ -36,6 +37,7 @@ from openbank.payments.schemas import (
 )
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
+OutTradeNo = Annotated[str, Query(min_length=1, max_length=64, pattern=MERCHANT_REFERENCE)]
 TAGS: list[str | Enum] = ["payments"]
 
 
@@ -130,7 +132,9 @@ def create_order(
 @router.get("/v1/merchants/{merchant_id}/payment-orders", response_model=PaymentOrder, tags=TAGS)
 def find_order(
     merchant_id: uuid.UUID,
-    out_trade_no: Annotated[str, Query(min_length=1, max_length=64)],
+    out_trade_no: Annotated[
+        str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-|*]+$")
+    ],
     _: Operator,
     db: DatabaseDep,
     settings: SettingsDep,

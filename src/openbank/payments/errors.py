@@ -61,6 +61,11 @@ class CurrencyNotSupported(PaymentsError):
     title = "Payments are taken in CNY only"
 
 
+class AmountTooLarge(PaymentsError):
+    code = "amount_too_large"
+    title = "The amount is more than one payment order may ask for"
+
+
 class InvalidExpiry(PaymentsError):
     code = "invalid_expiry"
     title = "The expiry must be in the future and within 30 days"

@@ -138,6 +138,9 @@ class PaymentOrder(Base):
     app_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     payer_kind: Mapped[str | None] = mapped_column(Text)
     payer_e_account_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # SHA-256 of the card that paid (as customers fingerprints bound cards): the checkout's
+    # e-account offer binds only that card, never its number.
+    payer_card_sha256: Mapped[bytes | None] = mapped_column(LargeBinary)
     clearing_shard: Mapped[int | None] = mapped_column(SmallInteger)
     authorized_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     captured_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
@@ -184,6 +187,9 @@ class PaymentRefund(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "out_refund_no", name="uq_payment_refunds_out_refund_no"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "destination IN ('e_account', 'bound_card', 'card')", name="known_destination"
+        ),
         Index("ix_payment_refunds_unsettled", "merchant_id", "business_date"),
     )
 
@@ -199,6 +205,7 @@ class PaymentRefund(Base):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
     ledger_transfer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    destination: Mapped[str] = mapped_column(Text, nullable=False)  # vocabulary.RefundDestination
     business_date: Mapped[date] = mapped_column(Date, nullable=False)
     refunded_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 
@@ -324,6 +331,8 @@ class CheckoutOffer(Base):
     partner_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     channel: Mapped[str] = mapped_column(Text, nullable=False)  # checkout page or QR scan
     shown_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    # Refused attempts to convert; the offer closes after a few, so identities cannot be tried.
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     converted_at: Mapped[datetime | None] = mapped_column(TZ)
     customer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     e_account_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

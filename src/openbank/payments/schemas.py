@@ -24,13 +24,23 @@ from openbank.payments.vocabulary import (
     MerchantStatus,
     OrderStatus,
     PayerKind,
+    RefundDestination,
 )
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+# No control characters (NUL above all: PostgreSQL text cannot hold it) in anything stored.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=_PRINTABLE),
+]
 # A merchant's own reference: letters, digits and _-|* (as Chinese acquirers allow), 1-64.
+MERCHANT_REFERENCE = r"^[A-Za-z0-9_\-|*]+$"
 MerchantReference = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-|*]+$")
+    str, StringConstraints(min_length=1, max_length=64, pattern=MERCHANT_REFERENCE)
 ]
 Ppm = Annotated[StrictInt, Field(ge=0, le=1_000_000)]
 NonNegativeAmount = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
@@ -184,7 +194,7 @@ class CaptureCreate(Strict):
 class RefundCreate(Strict):
     out_refund_no: MerchantReference = Field(description="The merchant's own refund number")
     amount: PositiveAmount
-    reason: Annotated[str, StringConstraints(max_length=200)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=200, pattern=_PRINTABLE)] | None = None
 
 
 class Refund(BaseModel):
@@ -195,6 +205,10 @@ class Refund(BaseModel):
     currency: str
     reason: str | None
     ledger_transfer_id: uuid.UUID
+    destination: RefundDestination = Field(
+        description="e_account (the paying one), bound_card (that e-account's bound card, when"
+        " it could not take the money back) or card (the card that paid)"
+    )
     business_date: date
     refunded_at: datetime
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,12 @@ from openbank.core.clock import business_date
 from openbank.core.ids import new_id
 from openbank.core.settings import Settings
 from openbank.customers import service as customers
+from openbank.customers.errors import (
+    EAccountClosed,
+    EAccountFrozen,
+    InvalidCardNumber,
+    LimitExceeded,
+)
 from openbank.customers.schemas import CustomerCreate, EAccountCreate
 from openbank.ledger import service as ledger
 from openbank.ledger.errors import PendingTransferExpired
@@ -53,11 +59,12 @@ from openbank.payments.schemas import (
     Refund,
     RefundCreate,
 )
-from openbank.payments.vocabulary import MerchantStatus
+from openbank.payments.vocabulary import MerchantStatus, RefundDestination
 from openbank.platform import service as platform
 
 __all__ = [
     "capture",
+    "card_paid_with",
     "close_expired_orders",
     "close_order",
     "create_fee_plan",
@@ -205,6 +212,11 @@ def onboard_merchant(
     The unified social credit code is checked (GB 32100 check digit) and unique among
     merchants; the fee plan must exist."""
     credit_code = customers.validate_credit_code(spec.unified_social_credit_code)
+    # Two onboardings of one enterprise run in turn: the second finds the first's merchant.
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"merchant:{credit_code}"},
+    )
     get_fee_plan(session, spec.fee_plan_code)
     _check_partner(session, spec)
     taken = session.execute(
@@ -318,6 +330,7 @@ def _refund_out(row: models.PaymentRefund) -> Refund:
         currency=row.currency,
         reason=row.reason,
         ledger_transfer_id=row.ledger_transfer_id,
+        destination=row.destination,
         business_date=row.business_date,
         refunded_at=row.refunded_at,
     )
@@ -364,16 +377,27 @@ def create_order(
     """A payment order, once per `out_trade_no` of the merchant: asking again with the same
     request returns the first order (False: not created now); with another request it is
     refused. Two requests racing with one number end with one order."""
+    # The instant, not how it was written: Z and +08:00 for one moment are one request.
+    if spec.expires_at is not None:
+        spec = spec.model_copy(update={"expires_at": spec.expires_at.astimezone(UTC)})
+    fingerprint = _fingerprint(spec)
+    earlier = _earlier_order(session, merchant_id, spec.out_trade_no, fingerprint, settings)
+    if earlier is not None:  # a retry: answered even if the merchant was frozen since
+        return earlier, False
     merchant = _merchant(session, merchant_id)
     _refuse_unless_active(merchant)
     if spec.currency != CURRENCY:
         raise errors.CurrencyNotSupported(f"{spec.currency}: payments are taken in CNY only")
-    expires_at = spec.expires_at or now + timedelta(
-        minutes=settings.payments_order_lifetime_minutes
-    )
+    if spec.amount > settings.payments_max_order_amount:
+        raise errors.AmountTooLarge(
+            f"{spec.amount} is more than the {settings.payments_max_order_amount} one order may"
+            " ask for",
+            max_amount=settings.payments_max_order_amount,
+        )
+    lifetime = timedelta(minutes=settings.payments_order_lifetime_minutes)
+    expires_at = spec.expires_at or now + lifetime
     if not now < expires_at <= now + MAX_ORDER_LIFETIME:
         raise errors.InvalidExpiry("expires_at must be in the future and within 30 days")
-    fingerprint = _fingerprint(spec)
     order_id = new_id()
     inserted = session.execute(
         insert(models.PaymentOrder)
@@ -399,23 +423,38 @@ def create_order(
         .on_conflict_do_nothing(index_elements=["merchant_id", "out_trade_no"])
         .returning(models.PaymentOrder.id)
     ).scalar_one_or_none()
-    if inserted is None:
-        existing = session.execute(
-            select(models.PaymentOrder).where(
-                models.PaymentOrder.merchant_id == merchant_id,
-                models.PaymentOrder.out_trade_no == spec.out_trade_no,
-            )
-        ).scalar_one()
-        if existing.request_hash != fingerprint:
-            raise errors.OutTradeNoReused(
-                f"out_trade_no {spec.out_trade_no} is order {existing.id}, made with another"
-                " request",
-                order_id=str(existing.id),
-            )
-        return _order_out(existing, settings), False
+    if inserted is None:  # another request with this number committed meanwhile
+        raced = _earlier_order(session, merchant_id, spec.out_trade_no, fingerprint, settings)
+        assert raced is not None
+        return raced, False
     row = _order(session, order_id)
     _announce(session, row, "created", now, settings)
     return _order_out(row, settings), True
+
+
+def _earlier_order(
+    session: Session,
+    merchant_id: uuid.UUID,
+    out_trade_no: str,
+    fingerprint: bytes,
+    settings: Settings,
+) -> PaymentOrder | None:
+    """The merchant's order with this number, if one was made by the same request; another
+    request with the number is refused."""
+    existing = session.execute(
+        select(models.PaymentOrder).where(
+            models.PaymentOrder.merchant_id == merchant_id,
+            models.PaymentOrder.out_trade_no == out_trade_no,
+        )
+    ).scalar_one_or_none()
+    if existing is None:
+        return None
+    if existing.request_hash != fingerprint:
+        raise errors.OutTradeNoReused(
+            f"out_trade_no {out_trade_no} is order {existing.id}, made with another request",
+            order_id=str(existing.id),
+        )
+    return _order_out(existing, settings)
 
 
 def get_order(session: Session, order_id: uuid.UUID, settings: Settings) -> PaymentOrder:
@@ -521,15 +560,14 @@ def pay(
     if spec.e_account_id is not None:
         if spec.e_account_id == merchant.settlement_e_account_id:
             raise errors.PayerNotAllowed("a merchant cannot pay itself")
-        movement = customers.pay_merchant(
+        transfer_id = customers.pay_merchant(
             session, spec.e_account_id, clearing, row.amount, now, settings,
             authorization_seconds=hold,
         )  # fmt: skip
-        transfer_id = movement.ledger_transfer_id
         row.payer_kind, row.payer_e_account_id = "e_account", spec.e_account_id
     else:
         assert spec.card is not None
-        customers.validate_card_number(spec.card.number)
+        card = customers.validate_card_number(spec.card.number)
         transfer_id = ledger.transfer(
             session,
             ledger.transfer_command(
@@ -547,6 +585,7 @@ def pay(
             now,
         ).id
         row.payer_kind = "card"
+        row.payer_card_sha256 = customers.card_fingerprint(card)
     row.clearing_shard = shard
     row.authorized_amount = row.amount
     row.paid_at = row.updated_at = now
@@ -582,10 +621,22 @@ def _authorized(session: Session, order_id: uuid.UUID, now: datetime) -> models.
 
 
 def _resolve_authorization(
-    session: Session, row: models.PaymentOrder, amount: int | None, now: datetime
+    session: Session,
+    row: models.PaymentOrder,
+    amount: int | None,
+    now: datetime,
+    settings: Settings,
 ) -> uuid.UUID:
+    """Post (`amount`) or void (None) the order's pending ledger transfer. An e-account's
+    capture goes through customers, which records the payer's movement for what was taken."""
     assert row.authorization_transfer_id is not None
     try:
+        if amount is not None and row.payer_kind == "e_account":
+            assert row.payer_e_account_id is not None
+            return customers.capture_merchant_payment(
+                session, row.payer_e_account_id, row.authorization_transfer_id, amount, now,
+                settings,
+            )  # fmt: skip
         return ledger.transfer(
             session,
             ledger.resolution_command(
@@ -613,7 +664,7 @@ def capture(
             f"{amount} is more than the {row.authorized_amount} authorized",
             authorized_amount=row.authorized_amount,
         )
-    transfer_id = _resolve_authorization(session, row, amount, now)
+    transfer_id = _resolve_authorization(session, row, amount, now, settings)
     row.status = "captured"
     row.captured_amount = amount
     row.updated_at = now
@@ -626,7 +677,7 @@ def capture(
 def void(session: Session, order_id: uuid.UUID, now: datetime, settings: Settings) -> PaymentOrder:
     """Release an authorization: the held money goes back to the payer."""
     row = _authorized(session, order_id, now)
-    _resolve_authorization(session, row, None, now)
+    _resolve_authorization(session, row, None, now, settings)
     row.status = "voided"
     row.updated_at = row.closed_at = now
     row.close_reason = "voided"
@@ -669,29 +720,11 @@ def refund(
             f"{spec.amount} is more than the {refundable} still refundable",
             refundable=refundable,
         )
+    if _merchant(session, row.merchant_id).status == "closed":
+        raise errors.MerchantClosed(f"merchant {row.merchant_id} is closed: it refunds no more")
     assert row.clearing_shard is not None
     clearing = accounts.clearing_account_id(row.merchant_id, row.clearing_shard)
-    if row.payer_kind == "e_account":
-        assert row.payer_e_account_id is not None
-        transfer_id = customers.credit_from_acquiring(
-            session, row.payer_e_account_id, clearing, spec.amount, "merchant_refund", now,
-            settings,
-        ).ledger_transfer_id  # fmt: skip
-    else:
-        transfer_id = ledger.transfer(
-            session,
-            ledger.transfer_command(
-                TransferCreate(
-                    debit_account_id=clearing,
-                    credit_account_id=customers.card_clearing(session, now),
-                    amount=spec.amount,
-                    currency=row.currency,
-                    code="card_refund",
-                    metadata={"payment_order_id": str(row.id)},
-                )
-            ),
-            now,
-        ).id
+    transfer_id, destination = _pay_back(session, row, clearing, spec.amount, now, settings)
     day = business_date(now, settings.tz)
     refund_row = models.PaymentRefund(
         id=new_id(),
@@ -704,6 +737,7 @@ def refund(
         currency=row.currency,
         reason=spec.reason,
         ledger_transfer_id=transfer_id,
+        destination=destination,
         business_date=day,
         refunded_at=now,
     )
@@ -715,6 +749,66 @@ def refund(
     session.flush()
     _announce(session, row, "refunded", now, settings, refund_row)
     return _refund_out(refund_row), True
+
+
+def _card_refund(
+    session: Session, row: models.PaymentOrder, clearing: uuid.UUID, amount: int, now: datetime
+) -> uuid.UUID:
+    """Money back out through card clearing (to the card that paid, or an e-account's bound
+    card)."""
+    return ledger.transfer(
+        session,
+        ledger.transfer_command(
+            TransferCreate(
+                debit_account_id=clearing,
+                credit_account_id=customers.card_clearing(session, now),
+                amount=amount,
+                currency=row.currency,
+                code="card_refund",
+                metadata={"payment_order_id": str(row.id)},
+            )
+        ),
+        now,
+    ).id
+
+
+def _pay_back(
+    session: Session,
+    row: models.PaymentOrder,
+    clearing: uuid.UUID,
+    amount: int,
+    now: datetime,
+    settings: Settings,
+) -> tuple[uuid.UUID, RefundDestination]:
+    """A refund goes back the way the money came. When the paying e-account cannot take it
+    (closed, frozen, or at its class balance cap), it goes to that e-account's bound card
+    instead: a refund is never stuck, and what refused it is the payer's business, not the
+    merchant's (so nothing of it is told)."""
+    if row.payer_kind != "e_account":
+        return _card_refund(session, row, clearing, amount, now), "card"
+    assert row.payer_e_account_id is not None
+    try:
+        with session.begin_nested():
+            movement = customers.credit_from_acquiring(
+                session, row.payer_e_account_id, clearing, amount, "merchant_refund", now,
+                settings,
+            )  # fmt: skip
+        return movement.ledger_transfer_id, "e_account"
+    except (EAccountClosed, EAccountFrozen, LimitExceeded):
+        return _card_refund(session, row, clearing, amount, now), "bound_card"
+
+
+def card_paid_with(session: Session, order_id: uuid.UUID, card_number: str) -> bool:
+    """Whether the order was paid with this card (the checkout's e-account offer binds only
+    that card)."""
+    row = _order(session, order_id)
+    if row.payer_card_sha256 is None:
+        return False
+    try:
+        card = customers.validate_card_number(card_number)
+    except InvalidCardNumber:
+        return False
+    return secrets.compare_digest(customers.card_fingerprint(card), row.payer_card_sha256)
 
 
 def close_order(

@@ -14,3 +14,6 @@ OrderStatus = Literal[
 ]
 PayerKind = Literal["e_account", "card"]
 SettlementItemKind = Literal["capture", "refund"]
+# Where a refund went: the paying e-account, that e-account's bound card (when the e-account
+# could not take it), or the card that paid at the checkout.
+RefundDestination = Literal["e_account", "bound_card", "card"]

@@ -114,6 +114,7 @@ def upgrade() -> None:
         sa.Column("app_id", sa.UUID(), nullable=True),
         sa.Column("payer_kind", sa.Text(), nullable=True),
         sa.Column("payer_e_account_id", sa.UUID(), nullable=True),
+        sa.Column("payer_card_sha256", sa.LargeBinary(), nullable=True),
         sa.Column("clearing_shard", sa.SmallInteger(), nullable=True),
         sa.Column("authorized_amount", sa.BigInteger(), nullable=False),
         sa.Column("captured_amount", sa.BigInteger(), nullable=False),
@@ -211,6 +212,7 @@ def upgrade() -> None:
         sa.Column("partner_id", sa.UUID(), nullable=True),
         sa.Column("channel", sa.Text(), nullable=False),
         sa.Column("shown_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("converted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("customer_id", sa.UUID(), nullable=True),
         sa.Column("e_account_id", sa.UUID(), nullable=True),
@@ -232,8 +234,12 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("ledger_transfer_id", sa.UUID(), nullable=False),
+        sa.Column("destination", sa.Text(), nullable=False),
         sa.Column("business_date", sa.Date(), nullable=False),
         sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "destination IN ('e_account', 'bound_card', 'card')", name="known_destination"
+        ),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.ForeignKeyConstraint(
             ["order_id"],

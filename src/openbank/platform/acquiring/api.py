@@ -26,6 +26,7 @@ from openbank.core.http import (
     created_or_found,
 )
 from openbank.payments.schemas import (
+    MERCHANT_REFERENCE,
     CaptureCreate,
     OrderCreate,
     PaymentOrder,
@@ -39,6 +40,7 @@ from openbank.platform.principal import PartnerCall
 
 router = APIRouter(prefix="/v1/open/acquiring", responses=PROBLEM_RESPONSES)
 PaymentsCall = Annotated[PartnerCall, partner_call(service.SCOPE)]
+OutTradeNo = Annotated[str, Query(min_length=1, max_length=64, pattern=MERCHANT_REFERENCE)]
 TAGS: list[Any] = ["open: acquiring"]
 # Which e-account paid is the payer's business, not the merchant's or its partner's: a
 # partner sees that an order was paid, and how (e_account or card), never by which account.
@@ -108,7 +110,7 @@ def create_order(
 )
 def find_order(
     merchant_id: uuid.UUID,
-    out_trade_no: Annotated[str, Query(min_length=1, max_length=64)],
+    out_trade_no: OutTradeNo,
     call: PaymentsCall,
     db: DatabaseDep,
     settings: SettingsDep,
