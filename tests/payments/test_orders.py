@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import partial
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,6 +13,7 @@ from openbank.core.clock import ShiftedClock
 from openbank.core.database import Database, unit_of_work
 from openbank.core.errors import DomainError
 from openbank.core.settings import Settings
+from openbank.customers import service as customers
 from openbank.payments import service
 from openbank.payments.schemas import CaptureCreate, Card, OrderCreate, PaymentCreate, RefundCreate
 from tests.customers.helpers import card_number
@@ -409,3 +411,132 @@ def test_a_paid_order_cannot_be_closed(db: Database, settings: Settings) -> None
     assert refused(db, lambda s: service.close_order(s, made.id, now, settings)).code == (
         "payment_order_state_conflict"
     )
+
+
+# -- found in review ------------------------------------------------------------------------
+
+
+def test_an_order_above_the_largest_amount_is_refused(db: Database, settings: Settings) -> None:
+    now = ShiftedClock().now()
+    shop = merchant(db, settings, now)
+    spec = OrderCreate(
+        out_trade_no="BIG-1", amount=settings.payments_max_order_amount + 1, currency="CNY",
+        description="x",
+    )  # fmt: skip
+    error = refused(db, lambda s: service.create_order(s, shop.id, spec, now, settings))
+    assert (error.code, error.extra["max_amount"]) == (
+        "amount_too_large",
+        settings.payments_max_order_amount,
+    )
+
+
+def test_one_expiry_written_with_two_offsets_is_one_request(
+    db: Database, settings: Settings
+) -> None:
+    now = ShiftedClock().now()
+    shop = merchant(db, settings, now)
+    at = (now + timedelta(hours=1)).replace(microsecond=0)
+    in_utc = OrderCreate(
+        out_trade_no="TZ-1", amount=100, currency="CNY", description="x",
+        expires_at=at.astimezone(ZoneInfo("UTC")),
+    )  # fmt: skip
+    in_beijing = in_utc.model_copy(update={"expires_at": at.astimezone(ZoneInfo("Asia/Shanghai"))})
+    first, _ = unit_of_work(db, lambda s: service.create_order(s, shop.id, in_utc, now, settings))
+    again, created = unit_of_work(
+        db, lambda s: service.create_order(s, shop.id, in_beijing, now, settings)
+    )
+    assert (again.id, created) == (first.id, False)
+
+
+def test_a_retry_is_answered_after_the_merchant_was_frozen(
+    db: Database, settings: Settings
+) -> None:
+    now = ShiftedClock().now()
+    shop = merchant(db, settings, now)
+    spec = OrderCreate(out_trade_no="FRZ-1", amount=100, currency="CNY", description="x")
+    first, _ = unit_of_work(db, lambda s: service.create_order(s, shop.id, spec, now, settings))
+    unit_of_work(db, lambda s: service.set_merchant_status(s, shop.id, "frozen"))
+    again, created = unit_of_work(
+        db, lambda s: service.create_order(s, shop.id, spec, now, settings)
+    )
+    assert (again.id, created) == (first.id, False)
+
+
+def test_a_voided_authorization_frees_the_payers_limit(db: Database, settings: Settings) -> None:
+    now = ShiftedClock().now()
+    shop = merchant(db, settings, now)
+    limit = settings.class_ii_non_bound_daily_limit
+    wallet = payer(db, settings, now, limit + 10_000)
+    held = order(db, settings, now, shop.id, limit, capture_mode="manual")
+    pay_from(db, settings, now, held.id, wallet.id)
+    blocked = order(db, settings, now, shop.id, 1)
+    error = refused(
+        db,
+        lambda s: service.pay(s, blocked.id, PaymentCreate(e_account_id=wallet.id), now, settings),
+    )
+    assert error.code == "limit_exceeded"  # the hold counts while it holds
+    unit_of_work(db, lambda s: service.void(s, held.id, now, settings))
+    assert pay_from(db, settings, now, blocked.id, wallet.id).status == "captured"
+
+
+def test_only_the_captured_part_of_an_authorization_uses_the_limit(
+    db: Database, settings: Settings
+) -> None:
+    now = ShiftedClock().now()
+    shop = merchant(db, settings, now)
+    limit = settings.class_ii_non_bound_daily_limit
+    wallet = payer(db, settings, now, limit + 10_000)
+    held = order(db, settings, now, shop.id, limit, capture_mode="manual")
+    pay_from(db, settings, now, held.id, wallet.id)
+    unit_of_work(
+        db, lambda s: service.capture(s, held.id, CaptureCreate(amount=100), now, settings)
+    )
+    rest = order(db, settings, now, shop.id, limit - 100)
+    assert pay_from(db, settings, now, rest.id, wallet.id).status == "captured"
+    over = order(db, settings, now, shop.id, 1)
+    error = refused(
+        db, lambda s: service.pay(s, over.id, PaymentCreate(e_account_id=wallet.id), now, settings)
+    )
+    assert error.code == "limit_exceeded"
+
+
+def test_a_refund_the_paying_e_account_cannot_take_goes_to_its_bound_card(
+    db: Database, settings: Settings
+) -> None:
+    now = ShiftedClock().now()
+    shop = merchant(db, settings, now)
+    wallet = payer(db, settings, now, 3_000)
+    made = order(db, settings, now, shop.id, 3_000)
+    pay_from(db, settings, now, made.id, wallet.id)
+    unit_of_work(db, lambda s: customers.close_e_account(s, wallet.id, now))
+    spec = RefundCreate(out_refund_no="R1", amount=3_000)
+    made_refund, _ = unit_of_work(db, lambda s: service.refund(s, made.id, spec, now, settings))
+    assert made_refund.destination == "bound_card"
+    assert clearing(db, shop.id) == (0, 0)
+    assert str(wallet.id) not in made_refund.model_dump_json()
+
+
+def test_a_closed_merchant_refunds_no_more(db: Database, settings: Settings) -> None:
+    now = ShiftedClock().now()
+    shop = merchant(db, settings, now)
+    wallet = payer(db, settings, now, 3_000)
+    made = order(db, settings, now, shop.id, 3_000)
+    pay_from(db, settings, now, made.id, wallet.id)
+    unit_of_work(db, lambda s: service.set_merchant_status(s, shop.id, "closed"))
+    spec = RefundCreate(out_refund_no="R1", amount=1_000)
+    assert refused(db, lambda s: service.refund(s, made.id, spec, now, settings)).code == (
+        "merchant_closed"
+    )
+    assert balance(db, wallet.id) == 0
+
+
+def test_the_checkout_knows_the_card_that_paid(db: Database, settings: Settings) -> None:
+    now = ShiftedClock().now()
+    shop = merchant(db, settings, now)
+    made = order(db, settings, now, shop.id, 5_000)
+    paid_with, other = card_number(), card_number()
+    spec = PaymentCreate(card=Card(number=paid_with, holder_name="王五"))
+    unit_of_work(db, lambda s: service.pay(s, made.id, spec, now, settings))
+    assert unit_of_work(db, lambda s: service.card_paid_with(s, made.id, paid_with))
+    assert not unit_of_work(db, lambda s: service.card_paid_with(s, made.id, other))
+    assert not unit_of_work(db, lambda s: service.card_paid_with(s, made.id, "not a card"))

@@ -3,6 +3,7 @@ input changes nothing."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -214,3 +215,30 @@ def test_refunding_more_than_captured_is_a_409_problem(client: TestClient) -> No
 def test_acquiring_needs_an_operator(client: TestClient) -> None:
     r = client.get("/v1/payments/fee-plans", headers={"Authorization": ""})
     assert r.status_code == 401
+
+
+def test_a_nul_in_a_description_is_a_422_and_makes_no_order(client: TestClient) -> None:
+    shop = onboard(client)
+    body = order_body(description="拿\x00铁")
+    r = client.post(f"/v1/merchants/{shop['id']}/payment-orders", json=body)
+    assert r.status_code == 422
+    found = client.get(
+        f"/v1/merchants/{shop['id']}/payment-orders", params={"out_trade_no": body["out_trade_no"]}
+    )
+    assert found.status_code == 404
+
+
+def test_a_nul_in_a_lookup_is_a_422(client: TestClient) -> None:
+    shop = onboard(client)
+    r = client.get(f"/v1/merchants/{shop['id']}/payment-orders", params={"out_trade_no": "a\x00b"})
+    assert r.status_code == 422
+
+
+def test_one_enterprise_onboarded_at_once_from_four_requests_is_one_merchant(
+    client: TestClient,
+) -> None:
+    body = merchant_body(plan(client))
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: client.post("/v1/merchants", json=body), range(4)))
+    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409]
+    assert {r.json()["code"] for r in answers if r.status_code == 409} == {"merchant_exists"}

@@ -451,8 +451,8 @@ def _move(
     """Check every leg's limits, move the money in the ledger, record the legs; returns the
     ledger transfer and the movements. With a `pending_timeout_seconds` the ledger transfer is
     a pending one (an authorization): nothing is recorded yet (the capture records what it
-    takes), and `held` (the money the e-account already has on hold) counts against the
-    limits as if it had moved, so holds cannot squeeze past them.
+    takes). `held` (money the e-account has on hold) counts against the limits as if it had
+    moved, so payments cannot squeeze past holds.
 
     The caller holds the legs' e-account locks. Any refusal raises before the caller's
     transaction commits, so a refused movement leaves nothing behind."""
@@ -662,9 +662,9 @@ def pay_merchant(
     captures (`capture_merchant_payment`) or voids later, or that the ledger releases when it
     times out. Until then the hold counts against the limits; once captured, what was taken."""
     row = _lock(session, [payer_e_account_id])[payer_e_account_id]
-    held = 0
-    if authorization_seconds is not None:
-        held = ledger.get_account(session, row.ledger_account_id).debits_pending
+    # Money on hold for earlier authorizations counts as if it had gone (read under the
+    # e-account's lock, so no other payment of this payer adds a hold meanwhile).
+    held = ledger.get_account(session, row.ledger_account_id).debits_pending
     transfer_id, _movements = _move(
         session,
         settings,
