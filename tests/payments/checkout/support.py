@@ -8,7 +8,7 @@ import random
 import re
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -16,7 +16,7 @@ from httpx import Response
 from openbank.core.database import Database, unit_of_work
 from openbank.core.settings import Settings
 from openbank.customers import service as customers
-from openbank.customers.schemas import Customer
+from openbank.customers.schemas import Customer, CustomerCreate
 from openbank.payments import service as payments
 from openbank.payments.checkout import offers
 from openbank.payments.checkout.schemas import Offer
@@ -74,6 +74,16 @@ def clearing_posted(db: Database, merchant_id: uuid.UUID) -> int:
     return posted
 
 
+def known_person(db: Database, settings: Settings, now: datetime) -> tuple[str, Customer]:
+    """A sandbox person the bank already knows, with no e-account: (resident ID, customer)."""
+    id_number = resident_id()
+    spec = CustomerCreate(
+        type="person", name="赵六", id_number=id_number, phone=PHONE, sandbox=True
+    )
+    made = unit_of_work(db, lambda s: customers.create_customer(s, spec, now, settings))
+    return id_number, made
+
+
 def person(db: Database, id_number: str) -> Customer | None:
     """The sandbox person holding this resident ID, if the bank knows one."""
     return unit_of_work(db, lambda s: customers.find_person_by_resident_id(s, id_number, True))
@@ -116,10 +126,13 @@ def post_payment(
     return response
 
 
-def pay_by_card(web: TestClient, order_id: uuid.UUID, channel: str | None = None) -> Response:
-    """Open the checkout page and pay it with a valid card: the 303 to the result page."""
+def pay_by_card(
+    web: TestClient, order_id: uuid.UUID, channel: str | None = None, number: str | None = None
+) -> Response:
+    """Open the checkout page and pay it with a valid card (`number`, or a new one): the 303
+    to the result page."""
     page = open_checkout(web, order_id, channel)
-    response = post_payment(web, order_id, csrf_of(page.text), channel=channel)
+    response = post_payment(web, order_id, csrf_of(page.text), number, channel=channel)
     assert response.status_code == 303, response.text
     return response
 
@@ -131,7 +144,8 @@ def open_result(web: TestClient, order_id: uuid.UUID, channel: str | None = None
 
 
 def account_form(**fields: str) -> dict[str, str]:
-    """The account-opening form filled with a new, valid identity."""
+    """The account-opening form filled with a new, valid identity (and a new card: pass the
+    card that paid as `card_number` to take the offer)."""
     return {
         "name": "赵六",
         "id_number": resident_id(),
@@ -151,10 +165,23 @@ def post_account(
     return response
 
 
-def paid_with_offer(
-    web: TestClient, order_id: uuid.UUID, channel: str | None = None
-) -> tuple[Response, str]:
-    """Pay by card and open the result page: (the page, its form's CSRF token)."""
-    pay_by_card(web, order_id, channel)
+class Offered(NamedTuple):
+    """A result page with the offer on it: its form's CSRF token, and the card that paid."""
+
+    csrf: str
+    card: str
+
+
+def paid_with_offer(web: TestClient, order_id: uuid.UUID, channel: str | None = None) -> Offered:
+    """Pay by card and open the result page."""
+    card = card_number()
+    pay_by_card(web, order_id, channel, card)
     page = open_result(web, order_id, channel)
-    return page, csrf_of(page.text)
+    return Offered(csrf_of(page.text), card)
+
+
+def attempts(db: Database, order_id: uuid.UUID) -> int:
+    """The refused attempts counted on the order's offer."""
+    offer = offer_of(db, order_id)
+    assert offer is not None
+    return offer.attempts

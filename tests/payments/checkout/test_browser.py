@@ -1,6 +1,6 @@
 """A real browser (headless Debian Chromium, driven by Playwright) against a real uvicorn
 server: open the checkout page a QR code leads to, pay by card, land on the result page, take
-the e-account offer and see the new account."""
+the e-account offer with the card that paid and see the new account."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_a_payer_pays_by_card_and_opens_an_e_account_in_a_real_browser(
     merchant = shop(db, settings, now, legal_name="北京胡同咖啡有限公司")
     order = open_order(db, settings, now, merchant.id, 3800, description="手冲咖啡")
     before = clearing_posted(db, merchant.id)
-    id_number, bound_card = resident_id(), card_number()
+    id_number, card = resident_id(), card_number()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -89,7 +89,7 @@ def test_a_payer_pays_by_card_and_opens_an_e_account_in_a_real_browser(
             assert "¥38.00" in page.inner_text("#amount")
             assert page.locator("svg.qr").count() == 1
 
-            page.fill("#card_number", card_number())
+            page.fill("#card_number", card)
             page.fill("#holder_name", "钱七")
             with page.expect_navigation(url=f"{server}/checkout/{order.id}/result?via=qr"):
                 page.click("button[type=submit]")
@@ -99,7 +99,7 @@ def test_a_payer_pays_by_card_and_opens_an_e_account_in_a_real_browser(
             page.fill("#name", "钱七")
             page.fill("#id_number", id_number)
             page.fill("#phone", PHONE)
-            page.fill("#card_number", bound_card)
+            page.fill("#card_number", card)  # only the card that paid may be bound
             page.fill("#bank_name", "招商银行")
             page.click("button[type=submit]")
             page.wait_for_selector("#opened")
@@ -116,8 +116,8 @@ def test_a_payer_pays_by_card_and_opens_an_e_account_in_a_real_browser(
     assert offer.channel == "qr"
     assert offer.e_account_id is not None
     assert shown_account == f"{offer.e_account_id.hex[:4]}****{offer.e_account_id.hex[-4:]}"
-    assert shown_card.startswith(bound_card[:6])
-    assert bound_card[-4:] in shown_card
+    assert shown_card.startswith(card[:6])
+    assert card[-4:] in shown_card
     opened = person(db, id_number)
     assert opened is not None
     assert opened.id == offer.customer_id

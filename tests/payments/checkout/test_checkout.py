@@ -15,6 +15,7 @@ from openbank.core.settings import Settings
 from openbank.payments import service as payments
 from openbank.payments.checkout import pages
 from tests.conftest import BASE_URL
+from tests.customers.helpers import card_number
 from tests.payments.checkout.support import (
     clearing_posted,
     csrf_of,
@@ -156,11 +157,11 @@ def test_a_payment_from_a_link_lands_on_the_result_page_without_the_qr_mark(
 
 def _refused_payment(
     web: TestClient, db: Database, settings: Settings, order_id: uuid.UUID, merchant_id: uuid.UUID,
-    csrf: str, number: str | None = None,
+    csrf: str, number: str | None = None, holder_name: str = "王五",
 ) -> tuple[int, str]:  # fmt: skip
     before = clearing_posted(db, merchant_id)
     status_before = order_now(db, settings, order_id).status
-    response = post_payment(web, order_id, csrf, number)
+    response = post_payment(web, order_id, csrf, number, holder_name)
     assert clearing_posted(db, merchant_id) == before
     assert order_now(db, settings, order_id).status == status_before
     assert response.headers["content-type"].startswith("text/html")
@@ -182,6 +183,42 @@ def test_a_bad_card_number_is_refused_on_the_page_and_moves_nothing(
     assert CARD_FORM in html  # the payer may try again
     assert 'value="王五"' in html  # what they typed stays, except the card number
     assert f'value="{number}"' not in html
+
+
+@pytest.mark.parametrize("holder_name", ["王\x00五", "王\x1f五", "王五\x7f", "\n王五"])
+def test_control_characters_in_the_holders_name_are_refused_on_the_page_and_move_nothing(
+    web: TestClient,
+    db: Database,
+    settings: Settings,
+    checkout_clock: ShiftedClock,
+    holder_name: str,
+) -> None:
+    now = checkout_clock.now()
+    merchant = shop(db, settings, now)
+    order = open_order(db, settings, now, merchant.id, 100)
+    csrf = csrf_of(open_checkout(web, order.id).text)
+    status, html = _refused_payment(
+        web, db, settings, order.id, merchant.id, csrf, holder_name=holder_name
+    )
+    assert status == 422
+    assert "控制字符" in html
+    assert CARD_FORM in html
+    assert 'value="王五"' in html  # shown again without the control character
+
+
+def test_a_control_character_in_the_card_number_is_refused_and_moves_nothing(
+    web: TestClient, db: Database, settings: Settings, checkout_clock: ShiftedClock
+) -> None:
+    now = checkout_clock.now()
+    merchant = shop(db, settings, now)
+    order = open_order(db, settings, now, merchant.id, 100)
+    csrf = csrf_of(open_checkout(web, order.id).text)
+    number = card_number()
+    status, html = _refused_payment(
+        web, db, settings, order.id, merchant.id, csrf, number[:8] + "\x1f" + number[8:]
+    )
+    assert status == 422
+    assert "控制字符" in html
 
 
 def test_paying_an_expired_order_is_refused_and_moves_nothing(

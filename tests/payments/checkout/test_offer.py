@@ -8,7 +8,7 @@ import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,14 +17,16 @@ from openbank.core.clock import ShiftedClock
 from openbank.core.database import Database, unit_of_work
 from openbank.core.settings import Settings
 from openbank.customers import service as customers
-from openbank.customers.schemas import CustomerCreate
+from openbank.payments import service as payments
 from openbank.payments.checkout import service
 from openbank.payments.checkout.schemas import AccountForm, AccountOpenedPage, ResultPage, View
-from tests.customers.helpers import resident_id
+from openbank.payments.schemas import CaptureCreate, PaymentOrder, RefundCreate
 from tests.payments.checkout.support import (
     PHONE,
     account_form,
+    attempts,
     csrf_of,
+    known_person,
     offer_of,
     open_checkout,
     open_order,
@@ -118,8 +120,8 @@ def test_taking_the_offer_opens_a_class_ii_e_account_bound_to_the_card_and_recor
 ) -> None:
     now = checkout_clock.now()
     order = open_order(db, settings, now, shop(db, settings, now).id, 100)
-    _page, csrf = paid_with_offer(web, order.id, "qr")
-    form = account_form()
+    csrf, card = paid_with_offer(web, order.id, "qr")
+    form = account_form(card_number=card)
     response = post_account(web, order.id, csrf, form, "qr")
     assert response.status_code == 200, response.text
     assert "开户成功" in response.text
@@ -152,8 +154,8 @@ def test_the_new_account_is_shown_masked(
 ) -> None:
     now = checkout_clock.now()
     order = open_order(db, settings, now, shop(db, settings, now).id, 100)
-    _page, csrf = paid_with_offer(web, order.id)
-    form = account_form()
+    csrf, card = paid_with_offer(web, order.id)
+    form = account_form(card_number=card)
     html = post_account(web, order.id, csrf, form).text
     offer = offer_of(db, order.id)
     assert offer is not None
@@ -173,10 +175,10 @@ def test_an_offer_converts_only_once(
 ) -> None:
     now = checkout_clock.now()
     order = open_order(db, settings, now, shop(db, settings, now).id, 100)
-    _page, csrf = paid_with_offer(web, order.id)
-    assert post_account(web, order.id, csrf, account_form()).status_code == 200
+    csrf, card = paid_with_offer(web, order.id)
+    assert post_account(web, order.id, csrf, account_form(card_number=card)).status_code == 200
     converted = offer_of(db, order.id)
-    second = account_form()
+    second = account_form(card_number=card)
     response = post_account(web, order.id, csrf, second)
     assert response.status_code == 409
     assert "不能重复开户" in response.text
@@ -188,23 +190,15 @@ def test_an_offer_converts_only_once(
     assert "已通过本次支付开立" in html
 
 
-def test_an_identity_the_bank_knows_is_refused_with_409_and_changes_nothing(
+def test_an_identity_the_bank_knows_is_refused_with_409_to_the_paying_card_and_changes_nothing(
     web: TestClient, db: Database, settings: Settings, checkout_clock: ShiftedClock
 ) -> None:
     now = checkout_clock.now()
     order = open_order(db, settings, now, shop(db, settings, now).id, 100)
-    known = resident_id()
-    existing = unit_of_work(
-        db,
-        lambda s: customers.create_customer(
-            s,
-            CustomerCreate(type="person", name="赵六", id_number=known, phone=PHONE, sandbox=True),
-            now,
-            settings,
-        ),
-    )
-    _page, csrf = paid_with_offer(web, order.id)
-    response = post_account(web, order.id, csrf, account_form(id_number=known))
+    known, existing = known_person(db, settings, now)
+    csrf, card = paid_with_offer(web, order.id)
+    form = account_form(id_number=known, card_number=card)
+    response = post_account(web, order.id, csrf, form)
     assert response.status_code == 409
     assert "您已是 openbank 客户" in response.text
     assert "You are already an openbank customer" in response.text
@@ -236,8 +230,8 @@ def test_bad_details_are_refused_on_the_page_and_create_nothing(
 ) -> None:
     now = checkout_clock.now()
     order = open_order(db, settings, now, shop(db, settings, now).id, 100)
-    _page, csrf = paid_with_offer(web, order.id)
-    form = account_form(**{field: value})
+    csrf, card = paid_with_offer(web, order.id)
+    form = account_form(**{"card_number": card, field: value})
     response = post_account(web, order.id, csrf, form)
     assert response.status_code == 422
     assert words in response.text
@@ -245,6 +239,7 @@ def test_bad_details_are_refused_on_the_page_and_create_nothing(
     offer = offer_of(db, order.id)
     assert offer is not None
     assert offer.converted_at is None
+    assert offer.attempts == 0  # malformed details tell nothing, so they cost no attempt
     if field != "id_number":
         assert person(db, form["id_number"]) is None
         assert f'value="{form["id_number"]}"' in response.text  # kept for the retry
@@ -284,8 +279,8 @@ def test_opening_an_account_without_the_forms_token_is_refused_with_403(
 ) -> None:
     now = checkout_clock.now()
     order = open_order(db, settings, now, shop(db, settings, now).id, 100)
-    paid_with_offer(web, order.id)
-    form = account_form()
+    card = paid_with_offer(web, order.id).card
+    form = account_form(card_number=card)
     response = post_account(web, order.id, "", form)
     assert response.status_code == 403
     assert person(db, form["id_number"]) is None
@@ -299,8 +294,8 @@ def test_a_production_merchants_payer_becomes_a_production_customer(
 ) -> None:
     now = checkout_clock.now()
     order = open_order(db, settings, now, merchant(db, settings, now).id, 100)
-    _page, csrf = paid_with_offer(web, order.id)
-    form = account_form()
+    csrf, card = paid_with_offer(web, order.id)
+    form = account_form(card_number=card)
     assert post_account(web, order.id, csrf, form).status_code == 200
     found = unit_of_work(
         db, lambda s: customers.find_person_by_resident_id(s, form["id_number"], False)
@@ -315,8 +310,8 @@ def test_two_submissions_at_once_open_one_account(
 ) -> None:
     now = checkout_clock.now()
     order = open_order(db, settings, now, shop(db, settings, now).id, 100)
-    paid_with_offer(web, order.id)
-    forms = [account_form(), account_form()]
+    card = paid_with_offer(web, order.id).card
+    forms = [account_form(card_number=card), account_form(card_number=card)]
     start = threading.Barrier(len(forms))
 
     def submit(form: dict[str, str]) -> View:
@@ -341,3 +336,109 @@ def test_two_submissions_at_once_open_one_account(
     winner = person(db, created[0]["id_number"])
     assert winner is not None
     assert offer.customer_id == winner.id
+
+
+# -- what the result page says came of the payment ------------------------------------------
+
+
+def _manual_order_paid_by_card(
+    web: TestClient, db: Database, settings: Settings, now: datetime, amount: int
+) -> PaymentOrder:
+    order = open_order(db, settings, now, shop(db, settings, now).id, amount, capture_mode="manual")
+    pay_by_card(web, order.id)
+    return order
+
+
+def test_an_authorized_payment_shows_the_amount_held_and_not_yet_taken(
+    web: TestClient, db: Database, settings: Settings, checkout_clock: ShiftedClock
+) -> None:
+    now = checkout_clock.now()
+    order = _manual_order_paid_by_card(web, db, settings, now, 5000)
+    html = open_result(web, order.id).text
+    assert "付款已授权" in html
+    assert "支付成功" not in html
+    assert "¥50.00" in html
+
+
+def test_a_partly_captured_payment_shows_the_captured_amount(
+    web: TestClient, db: Database, settings: Settings, checkout_clock: ShiftedClock
+) -> None:
+    now = checkout_clock.now()
+    order = _manual_order_paid_by_card(web, db, settings, now, 5000)
+    unit_of_work(
+        db, lambda s: payments.capture(s, order.id, CaptureCreate(amount=3000), now, settings)
+    )
+    html = open_result(web, order.id).text
+    assert "支付成功" in html
+    assert "¥30.00" in html
+    assert "¥50.00" not in html  # the authorized amount: the rest was released
+
+
+def _refund(db: Database, settings: Settings, now: datetime, order_id: uuid.UUID, fen: int) -> None:
+    spec = RefundCreate(out_refund_no=f"R{uuid.uuid4().hex[:12]}", amount=fen)
+    unit_of_work(db, lambda s: payments.refund(s, order_id, spec, now, settings))
+
+
+def test_a_refunded_payment_says_refunded_not_successful(
+    web: TestClient, db: Database, settings: Settings, checkout_clock: ShiftedClock
+) -> None:
+    now = checkout_clock.now()
+    order = open_order(db, settings, now, shop(db, settings, now).id, 4000)
+    pay_by_card(web, order.id)
+    _refund(db, settings, now, order.id, 4000)
+    html = open_result(web, order.id).text
+    assert "已退款" in html
+    assert "Refunded" in html
+    assert "支付成功" not in html
+    assert "Payment successful" not in html
+    assert re.search(r'id="refunded">¥40\.00<', html)
+
+
+def test_a_partly_refunded_payment_says_so_with_the_amount_refunded(
+    web: TestClient, db: Database, settings: Settings, checkout_clock: ShiftedClock
+) -> None:
+    now = checkout_clock.now()
+    order = open_order(db, settings, now, shop(db, settings, now).id, 4000)
+    pay_by_card(web, order.id)
+    _refund(db, settings, now, order.id, 1000)
+    html = open_result(web, order.id).text
+    assert "已部分退款" in html
+    assert "支付成功" not in html
+    assert re.search(r'id="amount">¥40\.00<', html)
+    assert re.search(r'id="refunded">¥10\.00<', html)
+
+
+# -- form fields: no control characters ------------------------------------------------------
+
+
+def _with(text: str, char: str) -> str:
+    """`text` with `char` in its middle."""
+    middle = len(text) // 2
+    return text[:middle] + char + text[middle:]
+
+
+@pytest.mark.parametrize(
+    ("field", "char"),
+    [("name", "\x00"), ("bank_name", "\x00"), ("name", "\x7f"), ("bank_name", "\x1b"),
+     ("phone", "\x00"), ("id_number", "\x00"), ("card_number", "\x1f")],
+)  # fmt: skip
+def test_control_characters_in_the_account_form_are_refused_on_the_page(
+    web: TestClient,
+    db: Database,
+    settings: Settings,
+    checkout_clock: ShiftedClock,
+    field: str,
+    char: str,
+) -> None:
+    now = checkout_clock.now()
+    order = open_order(db, settings, now, shop(db, settings, now).id, 100)
+    csrf, card = paid_with_offer(web, order.id)
+    clean = account_form(card_number=card)
+    response = post_account(web, order.id, csrf, {**clean, field: _with(clean[field], char)})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "控制字符" in response.text
+    assert char not in response.text  # never echoed back
+    assert OFFER_FORM.format(order.id) in response.text
+    assert person(db, clean["id_number"]) is None
+    assert attempts(db, order.id) == 0

@@ -59,9 +59,10 @@ def test_the_summary_counts_offers_shown_and_converted_by_channel_merchant_and_p
 
     def shown(merchant_id: uuid.UUID, channel: str | None, convert: bool, **fields: Any) -> None:
         order = open_order(db, settings, now, merchant_id, 100, **fields)
-        _page, csrf = paid_with_offer(web, order.id, channel)
+        csrf, card = paid_with_offer(web, order.id, channel)
         if convert:
-            assert post_account(web, order.id, csrf, account_form()).status_code == 200
+            form = account_form(card_number=card)
+            assert post_account(web, order.id, csrf, form).status_code == 200
 
     shown(a.id, "qr", True, partner_id=partner)
     shown(a.id, None, False, partner_id=partner)
@@ -120,6 +121,23 @@ def test_a_range_backwards_or_longer_than_a_year_is_refused(
     response = web.get(SUMMARY, params={"from": start, "to": end})
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_date_range"
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [("9999-12-31", "9999-12-31"), ("9999-01-01", "9999-12-31")]
+)
+def test_a_range_ending_in_the_last_representable_year_is_refused(
+    web: TestClient, start: str, end: str
+) -> None:
+    response = web.get(SUMMARY, params={"from": start, "to": end})
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_date_range"
+
+
+@pytest.mark.parametrize("day", [date(9998, 12, 31), date(1, 1, 1)])
+def test_the_earliest_and_latest_days_allowed_have_a_summary(web: TestClient, day: date) -> None:
+    body = _summary(web, day, day)
+    assert body["shown"] == 0
 
 
 def test_the_summary_is_for_operators_only(web: TestClient) -> None:

@@ -164,8 +164,9 @@ def open_account(
     bank_name: FormText = "",
     via: FormText = "",
 ) -> Response:
-    """Take the offer: a class II e-account bound to the payer's card, recorded as the offer's
-    conversion. An identity the bank knows, or an offer already taken: 409, nothing made."""
+    """Take the offer: a class II e-account bound to the card that paid, recorded as the
+    offer's conversion. Another card: 422; with the paying card, an identity the bank knows:
+    409; an offer taken, or closed after 3 refused attempts: 409; nothing made."""
     form = AccountForm(name, id_number, phone, card_number, bank_name)
     return _page(
         db,

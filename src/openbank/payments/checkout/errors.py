@@ -27,9 +27,20 @@ class OfferAlreadyConverted(CheckoutError):
     title = "An e-account was already opened from this payment"
 
 
+class OfferClosed(CheckoutError):
+    code = "checkout_offer_closed"
+    status = 409
+    title = "The e-account offer of this payment is closed"
+
+
+class NotThePayingCard(CheckoutError):
+    code = "checkout_card_not_the_paying_card"
+    title = "Bind the bank card this payment was made with"
+
+
 class InvalidForm(CheckoutError):
     code = "checkout_invalid_form"
-    title = "Some of the details are missing or too long"
+    title = "Some of the details are missing, too long or hold control characters"
 
 
 class InvalidDateRange(CheckoutError):

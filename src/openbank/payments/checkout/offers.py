@@ -1,5 +1,6 @@
 """The e-account offer on the payment-result page: recorded once per order when first shown,
-marked when it converts into an e-account, and counted for operators.
+marked when it converts into an e-account, closed after a few refused attempts, and counted
+for operators.
 
 Every function runs in the caller's transaction."""
 
@@ -11,13 +12,14 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from openbank.payments.checkout.errors import (
     InvalidDateRange,
     OfferAlreadyConverted,
+    OfferClosed,
     OfferNotFound,
 )
 from openbank.payments.checkout.schemas import (
@@ -32,6 +34,11 @@ from openbank.payments.models import CheckoutOffer
 from openbank.payments.schemas import PaymentOrder
 
 MAX_SUMMARY_DAYS = 366
+# Refused attempts to take an offer before it closes for good: enough for a payer's typos,
+# too few to try identity numbers against the bank's customers.
+MAX_ATTEMPTS = 3
+# The last business day a summary may name: the day after it must still be a date.
+LAST_SUMMARY_DAY = date(9998, 12, 31)
 _RATE_PLACES = Decimal("0.0001")
 
 
@@ -42,6 +49,11 @@ def _out(row: CheckoutOffer) -> Offer:
 def get_offer(session: Session, order_id: uuid.UUID) -> Offer | None:
     row = session.get(CheckoutOffer, order_id)
     return _out(row) if row is not None else None
+
+
+def is_closed(offer: Offer) -> bool:
+    """Whether the offer was refused too often to be taken any more."""
+    return offer.converted_at is None and offer.attempts >= MAX_ATTEMPTS
 
 
 def record_shown(session: Session, order: PaymentOrder, channel: Channel, now: datetime) -> Offer:
@@ -66,8 +78,10 @@ def record_shown(session: Session, order: PaymentOrder, channel: Channel, now: d
 
 
 def lock_for_conversion(session: Session, order_id: uuid.UUID) -> Offer:
-    """The order's offer, locked to the end of the transaction so that two submissions of the
-    form open one account: it must have been shown and not converted yet."""
+    """The order's offer, locked to the end of the transaction so that submissions of the form
+    take turns (two open one account; refusals are counted one after the other): it must have
+    been shown, not converted yet and not closed. Lock it outside any savepoint: rolling back
+    to a savepoint releases the row locks taken after it."""
     row = session.execute(
         select(CheckoutOffer).where(CheckoutOffer.order_id == order_id).with_for_update()
     ).scalar_one_or_none()
@@ -77,6 +91,29 @@ def lock_for_conversion(session: Session, order_id: uuid.UUID) -> Offer:
         raise OfferAlreadyConverted(
             f"the offer of payment order {order_id} converted at {row.converted_at.isoformat()}"
         )
+    offer = _out(row)
+    if is_closed(offer):
+        raise OfferClosed(
+            f"the offer of payment order {order_id} closed after {row.attempts} refused attempts"
+        )
+    return offer
+
+
+def record_refusal(session: Session, order_id: uuid.UUID) -> Offer:
+    """One more refused attempt to take the offer (locked by `lock_for_conversion`); the
+    `MAX_ATTEMPTS`th closes it. Call it outside the savepoint the attempt ran in, so that the
+    count survives the attempt's rollback."""
+    session.execute(
+        update(CheckoutOffer)
+        .where(CheckoutOffer.order_id == order_id)
+        .values(attempts=CheckoutOffer.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    row = session.execute(
+        select(CheckoutOffer)
+        .where(CheckoutOffer.order_id == order_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     return _out(row)
 
 
@@ -119,6 +156,8 @@ def summary(session: Session, start: date, end: date, tz: ZoneInfo) -> OfferSumm
     overall and by channel, merchant and partner: one scan with grouping sets."""
     if start > end:
         raise InvalidDateRange("`from` must not be after `to`")
+    if end > LAST_SUMMARY_DAY:
+        raise InvalidDateRange(f"`to` must not be after {LAST_SUMMARY_DAY.isoformat()}")
     if (end - start).days >= MAX_SUMMARY_DAYS:
         raise InvalidDateRange(f"the range may span at most {MAX_SUMMARY_DAYS} days")
     since = datetime.combine(start, time(), tz)

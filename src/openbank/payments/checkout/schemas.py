@@ -18,8 +18,12 @@ from openbank.payments.schemas import PaymentOrder
 Channel = Literal["qr", "checkout"]
 # What the checkout page offers: the card form, or why the order cannot be paid.
 CheckoutState = Literal["open", "paid", "closed", "expired", "unavailable"]
-# The result page's offer: none (the payer paid from an e-account), open (the form), converted.
-OfferState = Literal["none", "open", "converted"]
+# The result page's offer: none (the payer paid from an e-account), open (the form), converted,
+# or closed (refused too often).
+OfferState = Literal["none", "open", "converted", "closed"]
+# What came of the payment, as the result page says it: the money held for the merchant
+# (a manual capture not taken yet), paid, or (part of it) refunded since.
+Outcome = Literal["authorized", "paid", "partially_refunded", "refunded"]
 
 # -- page views -----------------------------------------------------------------------------
 
@@ -69,6 +73,10 @@ class CheckoutPage:
 class ResultPage:
     order: PaymentOrder
     merchant_name: str
+    outcome: Outcome
+    # What the payer's card was charged: the amount held while authorized, else the captured
+    # amount (a partial capture releases the rest); refunds are shown beside it.
+    amount: int
     channel: Channel
     csrf: str
     offer: OfferState
@@ -122,6 +130,7 @@ class Offer(BaseModel):
     partner_id: uuid.UUID | None
     channel: Channel
     shown_at: datetime
+    attempts: int
     converted_at: datetime | None
     customer_id: uuid.UUID | None
     e_account_id: uuid.UUID | None

@@ -8,7 +8,9 @@ e-accounts through `customers.service`; the offer rows are `offers.py`'s."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from pydantic import ValidationError
@@ -21,7 +23,7 @@ from openbank.customers import service as customers
 from openbank.customers.schemas import BoundCardCreate, CustomerCreate, EAccountCreate
 from openbank.payments import service as payments
 from openbank.payments.checkout import offers
-from openbank.payments.checkout.errors import InvalidForm, OfferNotFound
+from openbank.payments.checkout.errors import InvalidForm, NotThePayingCard, OfferNotFound
 from openbank.payments.checkout.schemas import (
     AccountForm,
     AccountOpenedPage,
@@ -34,6 +36,7 @@ from openbank.payments.checkout.schemas import (
     OfferState,
     OfferSummary,
     OpenedAccount,
+    Outcome,
     Redirect,
     ResultPage,
     View,
@@ -46,6 +49,16 @@ from openbank.payments.schemas import Card, Merchant, PaymentCreate, PaymentOrde
 OFFERED_CLASS = "II"
 OFFER_KYC_LEVEL = 2
 PAID_STATUSES = frozenset({"authorized", "captured", "partially_refunded", "refunded"})
+OUTCOMES: dict[str, Outcome] = {
+    "authorized": "authorized",
+    "captured": "paid",
+    "partially_refunded": "partially_refunded",
+    "refunded": "refunded",
+}
+# C0 controls and DEL: no one types them, PostgreSQL text refuses NUL, and a page must not
+# echo them back.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+FIELD_MAX = 200
 
 # What a refusal says to the payer, Chinese first; the English defaults to the error's title.
 _NOTICES: dict[str, tuple[str, str | None]] = {
@@ -66,8 +79,20 @@ _NOTICES: dict[str, tuple[str, str | None]] = {
     "invalid_phone": ("手机号码无效，请输入 11 位中国大陆手机号。", None),
     "checkout_offer_converted": ("本次支付已开立过电子账户，不能重复开户。", None),
     "checkout_offer_not_found": ("本次支付没有开户邀请。", None),
+    "checkout_offer_closed": (
+        "本次支付的开户邀请已失效，不能再开户。",
+        "This payment's e-account offer is closed; no account can be opened from it.",
+    ),
+    # Neutral on purpose: it says nothing about the identity typed in.
+    "checkout_card_not_the_paying_card": (
+        "请绑定本次付款所用的银行卡。多次填写有误后，开户邀请将失效。",
+        "Bind the bank card you paid with. After a few mistakes the offer closes.",
+    ),
     "checkout_csrf_failed": ("页面已过期，请刷新页面后重试。", None),
-    "checkout_invalid_form": ("请完整填写表单，每项不超过 200 个字符。", None),
+    "checkout_invalid_form": (
+        "请完整填写表单，每项不超过 200 个字符，且不含控制字符。",
+        "Fill in every field: at most 200 characters each, and no control characters.",
+    ),
 }
 
 
@@ -162,7 +187,20 @@ def checkout_page(
     return _checkout_view(session, parse_order_id(order_id), channel_of(via), csrf, now, settings)
 
 
+def _refuse_control_characters(*values: str) -> None:
+    """Form fields come as typed; a control character in any of them refuses the form (a NUL
+    would otherwise reach PostgreSQL and fail there, as a 500)."""
+    if any(_CONTROL.search(value) for value in values):
+        raise InvalidForm("form fields may not hold control characters (U+0000-U+001F, U+007F)")
+
+
+def printable(value: str) -> str:
+    """What a refused form shows again: the text without its control characters."""
+    return _CONTROL.sub("", value)
+
+
 def _card(form_number: str, holder_name: str) -> Card:
+    _refuse_control_characters(form_number, holder_name)
     number = customers.validate_card_number(form_number)
     try:
         return Card(number=number, holder_name=holder_name)
@@ -191,12 +229,18 @@ def pay_by_card(
     except OrderNotFound:
         raise
     except DomainError as refused:
-        form = CardForm(holder_name=holder_name)
+        form = CardForm(holder_name=printable(holder_name))
         return _checkout_view(session, order_id_, channel, csrf, now, settings, form, refused)
     return Redirect(result_path(order_id_, channel))
 
 
 # -- the result page and its e-account offer --------------------------------------------------
+
+
+def charged_amount(order: PaymentOrder) -> int:
+    """What the payer's card was charged: the amount held while authorized, else what the
+    merchant captured (a partial capture released the rest). Refunds are shown beside it."""
+    return order.authorized_amount if order.status == "authorized" else order.captured_amount
 
 
 def _result_view(
@@ -210,11 +254,15 @@ def _result_view(
 ) -> ResultPage:
     offer = offers.get_offer(session, order.id)
     shown: OfferState = "none"
-    if offer is not None:
-        shown = "open" if offer.converted_at is None else "converted"
+    if offer is not None and offer.converted_at is not None:
+        shown = "converted"
+    elif offer is not None:
+        shown = "closed" if offers.is_closed(offer) else "open"
     return ResultPage(
         order=order,
         merchant_name=merchant.legal_name,
+        outcome=OUTCOMES[order.status],
+        amount=charged_amount(order),
         channel=channel,
         csrf=csrf,
         offer=shown,
@@ -236,42 +284,68 @@ def result_page(
         return Redirect(checkout_path(order.id, channel))
     merchant = payments.get_merchant(session, order.merchant_id)
     if order.payer_kind == "card":
+        # Recorded on GET: the page, as the payer's browser loads it, is what shows the offer.
+        # A link preview that fetches it counts too; one row per order bounds that at one.
         offers.record_shown(session, order, channel, now)
     return _result_view(session, order, merchant, channel, csrf)
 
 
 def _text(value: str, what: str) -> str:
     value = value.strip()
-    if not value or len(value) > 200:
-        raise InvalidForm(f"give the {what} (at most 200 characters)")
+    if not value or len(value) > FIELD_MAX:
+        raise InvalidForm(f"give the {what} (at most {FIELD_MAX} characters)")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Applicant:
+    """The account-opening form, checked for shape (nothing looked up yet) and canonical."""
+
+    name: str
+    id_number: str
+    phone: str
+    card_number: str
+    bank_name: str
+
+
+def _applicant(form: AccountForm, today: date) -> _Applicant:
+    """The form's details in canonical form, or the first one that is malformed. Malformed
+    details tell nobody anything about the bank's customers, so they cost no attempt."""
+    _refuse_control_characters(
+        form.name, form.id_number, form.phone, form.card_number, form.bank_name
+    )
+    return _Applicant(
+        name=_text(form.name, "name"),
+        bank_name=_text(form.bank_name, "card's bank"),
+        id_number=customers.validate_resident_id(form.id_number, today),
+        phone=customers.validate_mobile_phone(form.phone),
+        card_number=customers.validate_card_number(form.card_number),
+    )
 
 
 def _open(
     session: Session,
     order: PaymentOrder,
     merchant: Merchant,
-    form: AccountForm,
-    today: date,
+    applicant: _Applicant,
     now: datetime,
     settings: Settings,
 ) -> OpenedAccount:
-    """Open the class II e-account and record the conversion: all of it, or (raising) none."""
-    offers.lock_for_conversion(session, order.id)
-    name = _text(form.name, "name")
-    bank_name = _text(form.bank_name, "card's bank")
-    id_number = customers.validate_resident_id(form.id_number, today)
-    phone = customers.validate_mobile_phone(form.phone)
-    card_number = customers.validate_card_number(form.card_number)
+    """Open the class II e-account and record the conversion: all of it, or (raising) none.
+
+    Only the card that paid the order may be bound, and it is checked before the identity, so
+    that whether the bank knows an identity is told only to whoever holds that card."""
+    if not payments.card_paid_with(session, order.id, applicant.card_number):
+        raise NotThePayingCard(f"the card to bind is not the one that paid order {order.id}")
     # The merchant's sandbox payers become sandbox customers, never production ones.
     sandbox = customers.get_customer(session, merchant.customer_id).sandbox
     person = customers.create_customer(
         session,
         CustomerCreate(
             type="person",
-            name=name,
-            id_number=id_number,
-            phone=phone,
+            name=applicant.name,
+            id_number=applicant.id_number,
+            phone=applicant.phone,
             kyc_level=OFFER_KYC_LEVEL,
             sandbox=sandbox,
         ),
@@ -283,7 +357,7 @@ def _open(
         EAccountCreate(
             customer_id=person.id,
             account_class=OFFERED_CLASS,
-            bound_card=BoundCardCreate(number=card_number, bank_name=bank_name),
+            bound_card=BoundCardCreate(number=applicant.card_number, bank_name=applicant.bank_name),
         ),
         now,
     )
@@ -307,22 +381,43 @@ def open_account(
     now: datetime,
     settings: Settings,
 ) -> View:
-    """Take the offer: a person (KYC level 2) with a class II e-account bound to their card,
-    recorded on the order's offer. Refusals (bad details, an identity the bank knows, an
-    offer already taken) show the result page again with the reason; nothing is created."""
+    """Take the offer: a person (KYC level 2) with a class II e-account bound to the card that
+    paid the order, recorded on the order's offer. Refusals (bad details, another card, an
+    identity the bank knows, an offer already taken or closed) show the result page again
+    with the reason; nothing is created.
+
+    Each refusal of well-formed details (another card; with the paying card, an identity the
+    bank knows or any other refusal) counts on the offer, and the `MAX_ATTEMPTS`th closes it
+    for good: identity numbers cannot be tried against the bank at will."""
     order = payments.get_order(session, parse_order_id(order_id), settings)
-    merchant = payments.get_merchant(session, order.merchant_id)
     channel = channel_of(via)
+    if order.status not in PAID_STATUSES:
+        # As on the result page: an authorization voided since is no payment to build on.
+        return Redirect(checkout_path(order.id, channel))
+    merchant = payments.get_merchant(session, order.merchant_id)
+    # The card number is never written back into a page, nor are control characters.
+    kept = AccountForm(
+        printable(form.name),
+        printable(form.id_number),
+        printable(form.phone),
+        "",
+        printable(form.bank_name),
+    )
     try:
-        with session.begin_nested():
-            opened = _open(
-                session, order, merchant, form, business_date(now, settings.tz), now, settings
-            )
+        # Locked to the end of the transaction (not in the savepoint below): concurrent
+        # submissions take turns, and each sees the refusals counted before it.
+        offers.lock_for_conversion(session, order.id)
+        applicant = _applicant(form, business_date(now, settings.tz))
     except OfferNotFound as refused:
         return error_page(refused)
     except DomainError as refused:
-        # The card number is never written back into a page.
-        kept = AccountForm(form.name, form.id_number, form.phone, "", form.bank_name)
+        return _result_view(session, order, merchant, channel, csrf, kept, refused)
+    try:
+        with session.begin_nested():
+            opened = _open(session, order, merchant, applicant, now, settings)
+    except DomainError as refused:
+        # Outside the rolled-back savepoint, so the count stays when the page is committed.
+        offers.record_refusal(session, order.id)
         return _result_view(session, order, merchant, channel, csrf, kept, refused)
     return AccountOpenedPage(order=order, merchant_name=merchant.legal_name, account=opened)
 
