@@ -2,6 +2,7 @@
 over 1,000 merchants, beside the same run's pgbench TPC-B figure on the same PostgreSQL server.
 
     .venv/bin/python bench/settlement_bench.py [--payments 1000000] [--merchants 1000]
+                                               [--history 100000]
                                                [--database-url URL] [--json]
 
 1. Baseline: `pgbench -i -s <scale>` and `pgbench -c 16 -j 2 -T <seconds> -M prepared` into a
@@ -17,6 +18,10 @@ over 1,000 merchants, beside the same run's pgbench TPC-B figure on the same Pos
 3. Measured: `run_settlement` for the next business day (every merchant settled in a
    transaction of its own: items, fees set-based in SQL, the fee, payout and revenue share
    transfers through the ledger). Then the reconciliation report, which must find no break.
+4. With `--history N`: a later day on top of that settled history. The first batch's old row
+   versions are vacuumed (what autovacuum does in the day between two batches; timed apart),
+   N payments are made on the next business day the same way, and that day's batch and its
+   reconciliation are measured: they should cost what N payments cost, not the history.
 
 Target (issue 5): 1,000,000 payments settled in <= 120 s. Exits 1 when the batch failed a
 merchant, settled fewer payments than were made, or the reconciliation found a break; a
@@ -32,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from functools import partial
@@ -202,7 +208,7 @@ CAPTURE_COLUMNS = (
 )
 REFUND_COLUMNS = (
     "id, order_id, merchant_id, partner_id, out_refund_no, request_hash, amount, currency,"
-    " ledger_transfer_id, business_date, refunded_at"
+    " ledger_transfer_id, destination, business_date, refunded_at"
 )
 
 
@@ -240,10 +246,12 @@ def make_payments(
     count: int,
     refund_ratio: float,
     rng: random.Random,
+    number_from: int = 0,
 ) -> tuple[int, int, int]:
     """`count` card payments of one business day (and some refunds): the money through the
-    ledger engine in batches, the rows by COPY, each batch in one transaction. Returns
-    (payments, refunds, ledger transfers)."""
+    ledger engine in batches, the rows by COPY, each batch in one transaction; the merchants'
+    numbers for them (out_trade_no) from `number_from` on. Returns (payments, refunds, ledger
+    transfers)."""
     day = business_date(now, settings.tz)
     card_clearing = unit_of_work(db, lambda s: customers.card_clearing(s, now))
     transfers = refunds = 0
@@ -263,6 +271,7 @@ def make_payments(
                 amount = rng.randint(100, 200_000)
                 partner = partners[n % len(partners)] if partners and n % 10 == 0 else None
                 order_id, capture_id, transfer_id = new_id(), new_id(), new_id()
+                number = number_from + n  # the merchant's out_trade_no and out_refund_no
                 commands.append(
                     ledger.Command(
                         kind="single", id=transfer_id, debit_account_id=card_clearing,
@@ -285,14 +294,14 @@ def make_payments(
                         )
                     )  # fmt: skip
                     refund_rows.append(
-                        (new_id(), order_id, merchant_id, partner, f"R{n}", b"\0" * 32, refunded,
-                         "CNY", refund_transfer, day, now)
+                        (new_id(), order_id, merchant_id, partner, f"R{number}", b"\0" * 32,
+                         refunded, "CNY", refund_transfer, "card", day, now)
                     )  # fmt: skip
                 status = "captured" if not refunded else (
                     "refunded" if refunded == amount else "partially_refunded"
                 )  # fmt: skip
                 orders.append(
-                    (order_id, merchant_id, f"B{n}", b"\0" * 32, amount, "CNY", "bench",
+                    (order_id, merchant_id, f"B{number}", b"\0" * 32, amount, "CNY", "bench",
                      "immediate", status, now + timedelta(hours=2), partner, None, "card", None,
                      shard, amount, amount, refunded, now, now, now)
                 )  # fmt: skip
@@ -316,8 +325,9 @@ def make_payments(
         conn.execute(
             "INSERT INTO merchant_flow_daily SELECT o.merchant_id, %s, o.clearing_shard,"
             " count(*), sum(o.captured_amount), count(*) FILTER (WHERE o.refunded_amount > 0),"
-            " sum(o.refunded_amount) FROM payment_orders AS o GROUP BY 1, 2, 3",
-            [day],
+            " sum(o.refunded_amount) FROM payment_orders AS o WHERE o.created_at = %s"
+            " GROUP BY 1, 2, 3",
+            [day, now],
         )
         conn.execute("ANALYZE")
     return count, refunds, transfers
@@ -336,10 +346,77 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=int, default=16, help="pgbench -s")
     parser.add_argument("--pgbench-seconds", type=int, default=20, help="pgbench -T")
     parser.add_argument("--seed", type=int, default=7, help="random seed of the data")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then N payments on the next day, settled on top of the first day's history",
+    )
     parser.add_argument("--database-url", help="PostgreSQL server to use (default: embedded)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     return parser.parse_args(argv)
+
+
+@dataclass
+class Batch:
+    """One measured batch and its reconciliation."""
+
+    run: settlement.SettlementRun
+    report: settlement.ReconciliationReport
+    settled: int  # payments (captures) its settlements took
+
+
+def settle_and_reconcile(db: Database, settings: Settings, settle_at: datetime) -> Batch:
+    log.print(f"[bold]settlement[/bold] {business_date(settle_at, settings.tz)} ...")
+    with progress("settling merchants") as bar:
+        task = bar.add_task("merchants", total=None)
+        run = settlement.run_settlement(
+            lambda fn: unit_of_work(db, fn),
+            settle_at,
+            settings,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    log.print("[bold]reconciliation[/bold] ...")
+    report = settlement.reconciliation_report(db, run.settled_on)
+    settled = unit_of_work(
+        db,
+        lambda s: s.execute(
+            text(
+                "SELECT count(*) FROM payment_settlement_items AS i"
+                " JOIN payment_settlements AS s ON s.id = i.settlement_id"
+                " WHERE i.kind = 'capture' AND s.settled_on = :day"
+            ),
+            {"day": run.settled_on},
+        ).scalar_one(),
+    )
+    return Batch(run, report, settled)
+
+
+def vacuum(db: Database) -> float:
+    """What autovacuum does between two days' batches: the row versions the batch replaced
+    (marking what it settled) cleared from the tables and the partial indexes."""
+    started = time.monotonic()
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) payment_captures, payment_refunds, payment_settlement_items")
+    return time.monotonic() - started
+
+
+def problems_of(batch: Batch, payments: int, label: str) -> list[str]:
+    found: list[str] = []
+    if batch.run.failed:
+        found.append(
+            f"{label}: {len(batch.run.failed)} merchants failed: {batch.run.failed[0].detail}"
+        )
+    if batch.settled != payments:
+        found.append(f"{label}: {batch.settled:,} payments settled of {payments:,}")
+    if not batch.report.ok:
+        found.append(
+            f"{label}: {len(batch.report.breaks)} reconciliation breaks:"
+            f" {batch.report.breaks[0].detail}"
+        )
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,10 +431,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(database_url=url, home=home)
     db = Database(settings)
     rng = random.Random(args.seed)
-    # Payments at noon of one business day, settled at noon of the next (T+1).
-    paid_on = business_date(datetime.now(settings.tz), settings.tz) - timedelta(days=1)
+    # Payments at noon of one business day, settled at noon of the next (T+1); with a history,
+    # a day earlier, so that the later day is not after today.
+    days_back = 2 if args.history else 1
+    paid_on = business_date(datetime.now(settings.tz), settings.tz) - timedelta(days=days_back)
     paid_at = datetime.combine(paid_on, clock_time(12), tzinfo=settings.tz)
     settle_at = paid_at + timedelta(days=1)
+    later: Batch | None = None
+    history: dict[str, Any] = {}
     try:
         upgrade(db.engine)
         started = time.monotonic()
@@ -368,35 +449,40 @@ def main(argv: list[str] | None = None) -> int:
             db, settings, paid_at, merchants, partners, args.payments, args.refund_ratio, rng
         )
         generation_s = time.monotonic() - started
-        log.print("[bold]settlement[/bold] ...")
-        with progress("settling merchants") as bar:
-            task = bar.add_task("merchants", total=len(merchants))
-            run = settlement.run_settlement(
-                lambda fn: unit_of_work(db, fn),
-                settle_at,
-                settings,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        log.print("[bold]reconciliation[/bold] ...")
-        report = settlement.reconciliation_report(db, run.settled_on)
-        settled = unit_of_work(
-            db,
-            lambda s: s.execute(
-                text("SELECT count(*) FROM payment_settlement_items WHERE kind = 'capture'")
-            ).scalar_one(),
-        )
+        first = settle_and_reconcile(db, settings, settle_at)
+        if args.history:
+            log.print("[bold]history[/bold]: vacuum, then the next day's payments ...")
+            vacuum_s = vacuum(db)
+            started = time.monotonic()
+            later_payments, later_refunds, _ = make_payments(
+                db, settings, settle_at, merchants, partners, args.history, args.refund_ratio,
+                rng, number_from=args.payments,
+            )  # fmt: skip
+            history = {
+                "payments": later_payments,
+                "refunds": later_refunds,
+                "vacuum_s": round(vacuum_s, 1),
+                "generation_s": round(time.monotonic() - started, 1),
+            }
+            later = settle_and_reconcile(db, settings, settle_at + timedelta(days=1))
     finally:
         db.dispose()
         if not args.keep:
             drop_database(server_url, url)
 
-    problems: list[str] = []
-    if run.failed:
-        problems.append(f"{len(run.failed)} merchants failed: {run.failed[0].detail}")
-    if settled != payments:
-        problems.append(f"{settled:,} payments settled of {payments:,}")
-    if not report.ok:
-        problems.append(f"{len(report.breaks)} reconciliation breaks: {report.breaks[0].detail}")
+    run, report = first.run, first.report
+    problems = problems_of(first, payments, "first day")
+    if later is not None:
+        problems += problems_of(later, history["payments"], "later day")
+        history.update(
+            payments_settled=later.settled,
+            settlement_s=later.run.seconds,
+            payments_per_s=(
+                round(later.settled / later.run.seconds, 1) if later.run.seconds else None
+            ),
+            reconciliation_s=later.report.seconds,
+            reconciliation_breaks=len(later.report.breaks),
+        )
     # The target is for 1,000,000 payments; a smaller run is held to the same rate.
     allowed = TARGET_SECONDS * args.payments / TARGET_PAYMENTS
     result: dict[str, Any] = {
@@ -408,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         "parties_s": round(parties_s, 1),
         "generation_s": round(generation_s, 1),
         "generation_ledger_transfers": transfers,
-        "payments_settled": settled,
+        "payments_settled": first.settled,
         "settlements": run.created,
         "settlement_items": run.items,
         "settlement_s": run.seconds,
@@ -420,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         "reconciliation_breaks": len(report.breaks),
         "target_s": round(allowed, 1),
         "target_met": run.seconds <= allowed,
+        "history": history or None,
         "problems": problems,
     }
     if args.json:
@@ -432,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row("merchants", f"{len(merchants):,}")
         table.add_row("payments made (refunds)", f"{payments:,} ({refunds:,})")
         table.add_row("data generation, not measured (s)", f"{generation_s:,.1f}")
-        table.add_row("payments settled", f"{settled:,}")
+        table.add_row("payments settled", f"{first.settled:,}")
         table.add_row("settlements made", f"{run.created:,}")
         table.add_row("settlement (s)", f"{run.seconds:,.1f}")
         table.add_row("payments settled per second", f"{result['payments_per_s']:,}")
@@ -441,6 +528,17 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "[green]met[/green]" if result["target_met"] else "[red]not met[/red]"
         scaled = "" if args.payments == TARGET_PAYMENTS else " (scaled to this run's size)"
         table.add_row(f"target <= {allowed:,.0f} s{scaled}", verdict)
+        if later is not None:
+            table.add_row("[bold]the next day, on that history[/bold]", "")
+            table.add_row("vacuum between the days, not measured (s)", f"{history['vacuum_s']}")
+            table.add_row(
+                "payments made (refunds)", f"{history['payments']:,} ({history['refunds']:,})"
+            )
+            table.add_row("payments settled", f"{later.settled:,}")
+            table.add_row("settlement (s)", f"{later.run.seconds:,.1f}")
+            table.add_row("payments settled per second", f"{history['payments_per_s']:,}")
+            table.add_row("reconciliation (s)", f"{later.report.seconds:,.1f}")
+            table.add_row("reconciliation breaks", f"{len(later.report.breaks)}")
         Console().print(table)
         for problem in problems:
             log.print(f"[red]problem:[/red] {problem}")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from openbank.core.clock import ShiftedClock, business_date
@@ -191,3 +191,26 @@ class Acquiring:
             return ids
 
         return self.work(read)
+
+    def sql(self, statement: str, **params: Any) -> None:
+        """A statement in a transaction of its own (to tamper as a break would)."""
+        self.work(lambda s: s.execute(text(statement), params))
+
+    def capture_id(self, order_id: uuid.UUID) -> uuid.UUID:
+        c = models.PaymentCapture
+        return self.work(
+            lambda s: s.execute(select(c.id).where(c.order_id == order_id)).scalar_one()
+        )
+
+    def marked(self, item_id: uuid.UUID) -> uuid.UUID | None:
+        """The settlement a capture or refund is marked with (its `settlement_id`)."""
+        found: uuid.UUID | None = self.work(
+            lambda s: s.execute(
+                text(
+                    "SELECT settlement_id FROM payment_captures WHERE id = :id"
+                    " UNION ALL SELECT settlement_id FROM payment_refunds WHERE id = :id"
+                ),
+                {"id": item_id},
+            ).scalar_one()
+        )
+        return found

@@ -158,6 +158,91 @@ def test_a_missing_revenue_share_is_a_break(bank: Acquiring) -> None:
     assert {"revenue_share_missing", "fee_income_balance_mismatch"} <= kinds(report(bank))
 
 
+# -- the settlement_id column against the items -------------------------------------------
+
+
+def column_breaks(found: settlement.ReconciliationReport) -> list[tuple[str, str]]:
+    return [(b.subject, b.detail) for b in found.breaks if b.kind == "settlement_column_mismatch"]
+
+
+def test_a_settled_capture_not_marked_settled_is_a_break(bank: Acquiring) -> None:
+    shop, _ = busy_day(bank)
+    today = bank.settlement_of(shop.id)
+    (capture,) = [line.item_id for line in today.lines if line.kind == "capture"]
+    bank.sql("UPDATE payment_captures SET settlement_id = NULL WHERE id = :id", id=capture)
+    found = report(bank)
+    assert column_breaks(found) == [
+        (
+            f"capture {capture}",
+            f"an item of settlement {today.id}, the capture is not marked settled",
+        )
+    ]
+    # Counted unsettled, its money is missing from the clearing too.
+    assert kinds(found) == {"settlement_column_mismatch", "clearing_balance_mismatch"}
+
+
+def test_a_refund_marked_with_another_settlement_is_a_break(bank: Acquiring) -> None:
+    shop, other = busy_day(bank)
+    (refund,) = [
+        line.item_id for line in bank.settlement_of(shop.id).lines if line.kind == "refund"
+    ]
+    elsewhere = bank.settlement_of(other.id).id  # a settlement of the same date
+    bank.sql("UPDATE payment_refunds SET settlement_id = :s WHERE id = :id", s=elsewhere, id=refund)
+    found = report(bank)
+    assert [b.kind for b in found.breaks] == ["settlement_column_mismatch"]
+    assert column_breaks(found)[0][0] == f"refund {refund}"
+    assert column_breaks(found)[0][1].endswith(f"the refund is marked settled by {elsewhere}")
+
+
+def test_a_capture_marked_settled_without_an_item_is_a_break(bank: Acquiring) -> None:
+    shop, _ = busy_day(bank)
+    today = bank.settlement_of(shop.id)
+    capture = bank.capture_id(bank.pay(shop.id, 4_000).id)  # today's: not settled
+    bank.sql(
+        "UPDATE payment_captures SET settlement_id = :s WHERE id = :id", s=today.id, id=capture
+    )
+    found = report(bank)
+    assert column_breaks(found) == [
+        (f"capture {capture}", f"marked settled by {today.id}, which has no item for it")
+    ]
+    # Counted settled, its money is left over in the clearing too.
+    assert kinds(found) == {"settlement_column_mismatch", "clearing_balance_mismatch"}
+
+
+def test_an_item_whose_capture_is_gone_is_a_break(bank: Acquiring) -> None:
+    shop, _ = busy_day(bank)
+    today = bank.settlement_of(shop.id)
+    (capture,) = [line.item_id for line in today.lines if line.kind == "capture"]
+    bank.sql("DELETE FROM payment_captures WHERE id = :id", id=capture)
+    found = report(bank)
+    assert column_breaks(found) == [
+        (f"capture {capture}", f"an item of settlement {today.id}, and no such capture")
+    ]
+    assert kinds(found) == {"settlement_column_mismatch"}
+
+
+def test_a_capture_marked_settled_is_left_by_the_batch_and_its_money_shows_later(
+    bank: Acquiring,
+) -> None:
+    """The column is what the batch reads: a capture marked settled without an item is not
+    taken by the next batch, and that date's report finds its money left in the clearing (the
+    report of the date the column names is the one that names the capture)."""
+    shop, _ = busy_day(bank)
+    capture = bank.capture_id(bank.pay(shop.id, 4_000).id)
+    bank.sql(
+        "UPDATE payment_captures SET settlement_id = :s WHERE id = :id",
+        s=bank.settlement_of(shop.id).id,
+        id=capture,
+    )
+    bank.next_day()
+    assert bank.settle().created == 0
+    assert capture not in bank.item_counts(shop.id)
+    later = report(bank)
+    assert [(b.kind, b.merchant_id) for b in later.breaks] == [
+        ("clearing_balance_mismatch", shop.id)
+    ]
+
+
 # -- the command line -----------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from openbank.api import create_app
 from openbank.core.database import Database, unit_of_work
@@ -132,6 +133,120 @@ def test_a_capture_committed_after_the_batch_read_its_day_is_settled_next(
     bank.next_day()
     run = bank.settle()
     assert (run.created, run.captured) == (1, 3_000)
+
+
+def test_what_a_settlement_takes_is_marked_with_it(bank: Acquiring) -> None:
+    shop = bank.merchant()
+    made = bank.pay(shop.id, 10_000)
+    refund = bank.refund(made.id, 2_000)
+    bank.next_day()
+    waiting = bank.pay(shop.id, 1_000)  # today's: not due yet
+    bank.settle()
+    found = bank.settlement_of(shop.id)
+    assert bank.marked(bank.capture_id(made.id)) == found.id
+    assert bank.marked(refund.id) == found.id
+    assert bank.marked(bank.capture_id(waiting.id)) is None
+
+
+def test_a_capture_settled_in_an_earlier_batch_is_not_read_again(bank: Acquiring) -> None:
+    shop = bank.merchant()
+    first = bank.capture_id(bank.pay(shop.id, 10_000).id)
+    bank.next_day()
+    bank.settle()
+    earlier = bank.settlement_of(shop.id)
+    second = bank.capture_id(bank.pay(shop.id, 3_000).id)
+    bank.next_day()
+    run = bank.settle()
+    later = bank.settlement_of(shop.id)
+    assert (run.created, run.items, run.captured) == (1, 1, 3_000)
+    assert [line.item_id for line in later.lines] == [second]
+    assert (bank.marked(first), bank.marked(second)) == (earlier.id, later.id)
+
+
+def test_a_refund_waits_unmarked_until_its_capture_is_settled(bank: Acquiring) -> None:
+    shop = bank.merchant(bank.plan(rate_ppm=6000))
+    made = bank.pay(shop.id, 10_000)
+    refund = bank.refund(made.id, 4_000)
+    # The refund stamped yesterday: due today, while its capture (today's) is not.
+    bank.sql(
+        "UPDATE payment_refunds SET business_date = :d WHERE id = :id",
+        d=bank.today - timedelta(days=1),
+        id=refund.id,
+    )
+    run = bank.settle()
+    assert (run.created, run.nothing_due) == (0, 1)
+    assert bank.marked(refund.id) is None
+    bank.next_day()
+    bank.settle()
+    found = bank.settlement_of(shop.id)
+    assert (found.captured, found.refunded, found.fees) == (10_000, 4_000, 60 - 24)
+    assert bank.marked(refund.id) == found.id
+
+
+# The batch's and the reconciliation's reads of what is unsettled, and their parameters.
+_READS = {
+    "due captures": (
+        settlement._INSERT_CAPTURES,
+        ["ix_payment_captures_unsettled"],
+        {"rate_ppm": 6000, "fixed_fee": 0, "min_fee": 0, "max_fee": None},
+    ),
+    "due refunds": (settlement._INSERT_REFUNDS, ["ix_payment_refunds_unsettled"], {}),
+    "due merchants": (
+        settlement._DUE_MERCHANTS,
+        ["ix_payment_captures_unsettled", "ix_payment_refunds_unsettled"],
+        {},
+    ),
+    "reconciliation's unsettled sums": (
+        settlement._CLEARING_EXPECTED,
+        ["ix_payment_captures_unsettled", "ix_payment_refunds_unsettled"],
+        {},
+    ),
+    "reconciliation's unsettled payments": (
+        settlement._ITEMS_TO_CHECK,
+        ["ix_payment_captures_unsettled", "ix_payment_refunds_unsettled"],
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("read", list(_READS))
+def test_what_is_unsettled_is_read_through_the_partial_indexes(bank: Acquiring, read: str) -> None:
+    """The partial indexes hold only what is unsettled, so a read they serve costs what is due,
+    not the merchants' history: with sequential scans off, each read's plan uses them."""
+    statement, indexes, extra = _READS[read]
+    params = {
+        "settlement_id": uuid.uuid4(),
+        "merchant_id": uuid.uuid4(),
+        "cutoff": bank.today,
+        "settled_on": bank.today,
+        **extra,
+    }
+
+    def plan(session: Session) -> str:
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        rows = session.execute(text(f"EXPLAIN {statement}"), params).scalars()
+        return "\n".join(rows)
+
+    explained = bank.work(plan)
+    for index in indexes:
+        assert index in explained, explained
+
+
+def test_a_settled_capture_marked_unsettled_again_is_not_settled_twice(bank: Acquiring) -> None:
+    shop = bank.merchant()
+    first = bank.capture_id(bank.pay(shop.id, 10_000).id)
+    bank.next_day()
+    bank.settle()
+    bank.sql("UPDATE payment_captures SET settlement_id = NULL WHERE id = :id", id=first)
+    bank.pay(shop.id, 3_000)
+    bank.next_day()
+    before = (bank.balance(shop.settlement_e_account_id), bank.clearing(shop.id))
+    run = bank.settle()
+    assert [(f.merchant_id, f.code) for f in run.failed] == [(shop.id, "settlement_item_conflict")]
+    assert str(first) in (run.failed[0].detail or "")
+    assert (bank.balance(shop.settlement_e_account_id), bank.clearing(shop.id)) == before
+    assert len(bank.settlements_of(shop.id)) == 1
+    assert set(bank.item_counts(shop.id).values()) == {1}
 
 
 # -- money ----------------------------------------------------------------------------------

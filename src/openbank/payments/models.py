@@ -162,7 +162,12 @@ class PaymentCapture(Base):
     __tablename__ = "payment_captures"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        Index("ix_payment_captures_unsettled", "merchant_id", "business_date"),
+        Index(
+            "ix_payment_captures_unsettled",
+            "merchant_id",
+            "business_date",
+            postgresql_where="settlement_id IS NULL",
+        ),
         Index("ix_payment_captures_order_id", "order_id"),
     )
 
@@ -177,6 +182,9 @@ class PaymentCapture(Base):
     ledger_transfer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     business_date: Mapped[date] = mapped_column(Date, nullable=False)
     captured_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    # Set by the settlement that took it (its item row is the proof of exactly once): the
+    # batch finds what is unsettled through a partial index, not by scanning all history.
+    settlement_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
 class PaymentRefund(Base):
@@ -190,7 +198,12 @@ class PaymentRefund(Base):
         CheckConstraint(
             "destination IN ('e_account', 'bound_card', 'card')", name="known_destination"
         ),
-        Index("ix_payment_refunds_unsettled", "merchant_id", "business_date"),
+        Index(
+            "ix_payment_refunds_unsettled",
+            "merchant_id",
+            "business_date",
+            postgresql_where="settlement_id IS NULL",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -208,6 +221,7 @@ class PaymentRefund(Base):
     destination: Mapped[str] = mapped_column(Text, nullable=False)  # vocabulary.RefundDestination
     business_date: Mapped[date] = mapped_column(Date, nullable=False)
     refunded_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    settlement_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # as captures
 
 
 class MerchantFlowDaily(Base):

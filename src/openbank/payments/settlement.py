@@ -11,7 +11,12 @@ came through is paid its share of their fee income. A negative net is carried fo
 Exactly once. An item's primary key is the capture's or refund's id, so each lands in one
 settlement; a merchant has one settlement per batch date (unique), so running the batch again
 that day reports the settlement made and changes nothing. One that commits after the batch read
-its day is still unsettled, and the next batch takes it.
+its day is still unsettled, and the next batch takes it. The statement that inserts the items
+also sets `settlement_id` on the captures and refunds they settle: the batch finds what is due
+by `settlement_id IS NULL` through partial indexes, so it reads what is due and never the
+settled history. Should the column ever say unsettled of something settled, the primary key
+refuses the second item and the merchant's settlement fails (`settlement_item_conflict`);
+reconciliation lists every capture or refund whose column and item disagree.
 
 Locks. A merchant's transaction takes an advisory lock on the merchant (two batches never
 settle it at once), reads and inserts its own rows, then locks the e-accounts it pays (the
@@ -23,7 +28,8 @@ shares) and holds it only until its commit.
 
 Speed. Items and fees are written set-based (INSERT ... SELECT), never row by row in Python:
 a merchant's settlement is a fixed couple of dozen statements however many payments it
-covers. Measured in bench/settlement_bench.py.
+covers, and its cost follows what is due, not the merchant's history. Measured in
+bench/settlement_bench.py (`--history` for a batch after a settled one).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import hashlib
 import io
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -43,6 +50,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from openbank.core import outbox
@@ -91,6 +99,12 @@ class SettlementOutOfOrder(PaymentsError):
     code = "settlement_out_of_order"
     status = 409
     title = "A later batch date was already settled"
+
+
+class SettlementItemConflict(PaymentsError):
+    code = "settlement_item_conflict"
+    status = 409
+    title = "A capture or refund not marked settled is already in a settlement"
 
 
 class InvalidPeriod(PaymentsError):
@@ -313,18 +327,26 @@ def fee_returned_sql(fee: str, captured: str, refunded_before: str, amount: str)
     return f"({after} - {before})::bigint"
 
 
-_UNSETTLED = "NOT EXISTS (SELECT 1 FROM payment_settlement_items AS i WHERE i.item_id = {}.id)"
+# What is unsettled is found by `settlement_id IS NULL` (the column the batch sets on what it
+# settles), which the partial indexes ix_payment_{captures,refunds}_unsettled serve: a batch
+# reads what is due, never the merchant's settled history. The items' primary key stays the
+# guarantee of exactly once: an item inserted twice fails the merchant's transaction.
 
-# Both statements insert the items and return their sums per partner (NULL: none).
+# Both statements insert the items, mark what they settle in the same statement, and return
+# the items' sums per partner (NULL: none). Captures are marked first and their items made from
+# what the UPDATE returns: one pass over the partial index.
 _INSERT_CAPTURES = f"""
-WITH inserted AS (
+WITH marked AS (
+    UPDATE payment_captures AS c SET settlement_id = :settlement_id
+    WHERE c.merchant_id = :merchant_id AND c.business_date <= :cutoff
+      AND c.settlement_id IS NULL
+    RETURNING c.id, c.order_id, c.partner_id, c.amount
+), inserted AS (
     INSERT INTO payment_settlement_items
         (item_id, settlement_id, kind, order_id, partner_id, amount, fee)
-    SELECT c.id, :settlement_id, 'capture', c.order_id, c.partner_id, c.amount,
-           {capture_fee_sql("c.amount")}
-    FROM payment_captures AS c
-    WHERE c.merchant_id = :merchant_id AND c.business_date <= :cutoff
-      AND {_UNSETTLED.format("c")}
+    SELECT id, :settlement_id, 'capture', order_id, partner_id, amount,
+           {capture_fee_sql("amount")}
+    FROM marked
     RETURNING partner_id, amount, fee
 )
 SELECT partner_id, count(*), sum(amount)::bigint, sum(fee)::bigint
@@ -333,13 +355,14 @@ FROM inserted GROUP BY partner_id
 
 # A refund waits until its order's capture is settled (it can only be the same day or later).
 # Its fee return counts the refunds of the order settled before it, then the batch's own in
-# time order, so the returns add up to the fee's part for all refunded so far.
+# time order, so the returns add up to the fee's part for all refunded so far. The fee charged
+# and the refunds settled before are read from the items: they are what was paid.
 _INSERT_REFUNDS = f"""
 WITH due AS (
     SELECT r.id, r.order_id, r.partner_id, r.amount, r.refunded_at
     FROM payment_refunds AS r
     WHERE r.merchant_id = :merchant_id AND r.business_date <= :cutoff
-      AND {_UNSETTLED.format("r")}
+      AND r.settlement_id IS NULL
 ), charged AS (
     SELECT c.order_id, c.amount AS captured, i.fee AS fee_charged
     FROM payment_captures AS c JOIN payment_settlement_items AS i ON i.item_id = c.id
@@ -362,24 +385,27 @@ WITH due AS (
     SELECT id, :settlement_id, 'refund', order_id, partner_id, amount,
            -{fee_returned_sql("fee_charged", "captured", "refunded_before", "amount")}
     FROM running
-    RETURNING partner_id, amount, fee
+    RETURNING item_id, partner_id, amount, fee
+), marked AS (
+    UPDATE payment_refunds AS r SET settlement_id = :settlement_id
+    FROM inserted WHERE r.id = inserted.item_id
 )
 SELECT partner_id, count(*), sum(amount)::bigint, sum(fee)::bigint
 FROM inserted GROUP BY partner_id
 """
 
-_DUE_MERCHANTS = f"""
+_DUE_MERCHANTS = """
 SELECT m.id FROM merchants AS m
 WHERE (EXISTS (
         SELECT 1 FROM payment_captures AS c
         WHERE c.merchant_id = m.id
           AND c.business_date <= CAST(:settled_on AS date) - m.settlement_delay_days::int
-          AND {_UNSETTLED.format("c")})
+          AND c.settlement_id IS NULL)
    OR EXISTS (
         SELECT 1 FROM payment_refunds AS r
         WHERE r.merchant_id = m.id
           AND r.business_date <= CAST(:settled_on AS date) - m.settlement_delay_days::int
-          AND {_UNSETTLED.format("r")})
+          AND r.settlement_id IS NULL)
    OR EXISTS (
         SELECT 1 FROM payment_settlements AS s
         WHERE s.merchant_id = m.id AND s.settled_on = :settled_on))
@@ -441,11 +467,25 @@ class _Sums:
     fee: int = 0
 
 
+_ITEMS_PRIMARY_KEY = "payment_settlement_items_pkey"
+
+
 def _insert_items(
     session: Session, sql: str, params: dict[str, Any], by_partner: dict[uuid.UUID, int]
 ) -> _Sums:
     sums = _Sums()
-    for partner_id, count, amount, fee in session.execute(text(sql), params):
+    try:
+        rows = session.execute(text(sql), params).all()
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        if getattr(diag, "constraint_name", None) != _ITEMS_PRIMARY_KEY:
+            raise
+        # The column said unsettled of something settled: the key kept it from a second
+        # settlement; the merchant waits until its column is put right (reconciliation names it).
+        raise SettlementItemConflict(
+            f"merchant {params['merchant_id']}: {getattr(diag, 'message_detail', None)}"
+        ) from exc
+    for partner_id, count, amount, fee in rows:
         sums.count += int(count)
         sums.amount += int(amount)
         sums.fee += int(fee)
@@ -1232,18 +1272,67 @@ def _check_transfer(
         )
 
 
+# The captures and refunds a report checks, each as (kind, id, merchant, amount, ledger
+# transfer, its item's amount and settlement, its settlement_id column, whether it exists):
+# the items of the date's settlements, with what they settle (if it exists); and what is
+# unsettled (the column NULL) from before the date, with any item it has all the same. A row
+# whose column and item disagree may come from both parts (the reader keeps the first).
 _ITEMS_TO_CHECK = """
-SELECT 'capture', c.id, c.merchant_id, c.amount, c.ledger_transfer_id, i.amount
-FROM payment_captures AS c
-LEFT JOIN payment_settlement_items AS i ON i.item_id = c.id
-LEFT JOIN payment_settlements AS s ON s.id = i.settlement_id
-WHERE s.settled_on = :settled_on OR (i.item_id IS NULL AND c.business_date <= :settled_on)
+SELECT i.kind, i.item_id, COALESCE(c.merchant_id, s.merchant_id), c.amount,
+       c.ledger_transfer_id, i.amount, i.settlement_id, c.settlement_id, c.id IS NOT NULL
+FROM payment_settlements AS s
+JOIN payment_settlement_items AS i ON i.settlement_id = s.id AND i.kind = 'capture'
+LEFT JOIN payment_captures AS c ON c.id = i.item_id
+WHERE s.settled_on = :settled_on
 UNION ALL
-SELECT 'refund', r.id, r.merchant_id, r.amount, r.ledger_transfer_id, i.amount
-FROM payment_refunds AS r
-LEFT JOIN payment_settlement_items AS i ON i.item_id = r.id
-LEFT JOIN payment_settlements AS s ON s.id = i.settlement_id
-WHERE s.settled_on = :settled_on OR (i.item_id IS NULL AND r.business_date <= :settled_on)
+SELECT i.kind, i.item_id, COALESCE(r.merchant_id, s.merchant_id), r.amount,
+       r.ledger_transfer_id, i.amount, i.settlement_id, r.settlement_id, r.id IS NOT NULL
+FROM payment_settlements AS s
+JOIN payment_settlement_items AS i ON i.settlement_id = s.id AND i.kind = 'refund'
+LEFT JOIN payment_refunds AS r ON r.id = i.item_id
+WHERE s.settled_on = :settled_on
+UNION ALL
+SELECT 'capture', c.id, c.merchant_id, c.amount, c.ledger_transfer_id, i.amount,
+       i.settlement_id, c.settlement_id, true
+FROM payment_captures AS c LEFT JOIN payment_settlement_items AS i ON i.item_id = c.id
+WHERE c.settlement_id IS NULL AND c.business_date <= :settled_on
+UNION ALL
+SELECT 'refund', r.id, r.merchant_id, r.amount, r.ledger_transfer_id, i.amount,
+       i.settlement_id, r.settlement_id, true
+FROM payment_refunds AS r LEFT JOIN payment_settlement_items AS i ON i.item_id = r.id
+WHERE r.settlement_id IS NULL AND r.business_date <= :settled_on
+"""
+
+# How many captures and refunds the column says each settlement of the date took. Where that is
+# more than its items that agree, some were marked without an item there: `_MARKED_ELSEWHERE`
+# finds them. Nothing indexes the column's values, so this counts over all captures and refunds
+# (a cheap scan; an index on settlement_id WHERE settlement_id IS NOT NULL would make it read
+# only the date's).
+_MARKED_COUNTS = """
+SELECT settlement_id, count(*) FROM (
+    SELECT c.settlement_id FROM payment_captures AS c
+    WHERE c.settlement_id IS NOT NULL
+      AND c.settlement_id IN (SELECT id FROM payment_settlements WHERE settled_on = :settled_on)
+    UNION ALL
+    SELECT r.settlement_id FROM payment_refunds AS r
+    WHERE r.settlement_id IS NOT NULL
+      AND r.settlement_id IN (SELECT id FROM payment_settlements WHERE settled_on = :settled_on)
+) AS marked
+GROUP BY settlement_id
+"""
+
+_MARKED_ELSEWHERE = """
+SELECT 'capture', c.id, c.merchant_id, c.amount, c.ledger_transfer_id, i.amount,
+       i.settlement_id, c.settlement_id, true
+FROM payment_captures AS c LEFT JOIN payment_settlement_items AS i ON i.item_id = c.id
+WHERE c.settlement_id IS NOT NULL AND c.settlement_id = ANY(:ids)
+  AND i.settlement_id IS DISTINCT FROM c.settlement_id
+UNION ALL
+SELECT 'refund', r.id, r.merchant_id, r.amount, r.ledger_transfer_id, i.amount,
+       i.settlement_id, r.settlement_id, true
+FROM payment_refunds AS r LEFT JOIN payment_settlement_items AS i ON i.item_id = r.id
+WHERE r.settlement_id IS NOT NULL AND r.settlement_id = ANY(:ids)
+  AND i.settlement_id IS DISTINCT FROM r.settlement_id
 """
 
 _SETTLEMENT_SUMS = """
@@ -1272,17 +1361,29 @@ GROUP BY i.settlement_id, i.partner_id
 
 # Per merchant: what its clearing must hold (unsettled captures less unsettled refunds, plus
 # the shortfall its last settlement carried on).
-_CLEARING_EXPECTED = f"""
+_CLEARING_EXPECTED = """
 SELECT m.id, m.clearing_shards,
        COALESCE((SELECT sum(c.amount) FROM payment_captures AS c
-                  WHERE c.merchant_id = m.id AND {_UNSETTLED.format("c")}), 0)::bigint
+                  WHERE c.merchant_id = m.id AND c.settlement_id IS NULL), 0)::bigint
      - COALESCE((SELECT sum(r.amount) FROM payment_refunds AS r
-                  WHERE r.merchant_id = m.id AND {_UNSETTLED.format("r")}), 0)::bigint
+                  WHERE r.merchant_id = m.id AND r.settlement_id IS NULL), 0)::bigint
      + COALESCE((SELECT s.carried_out FROM payment_settlements AS s
                   WHERE s.merchant_id = m.id ORDER BY s.settled_on DESC LIMIT 1), 0)
 FROM merchants AS m
 ORDER BY m.id
 """
+
+
+def _column_mismatch(
+    kind: str, item_settlement: uuid.UUID | None, marked: uuid.UUID | None, exists: bool
+) -> str:
+    if not exists:
+        return f"an item of settlement {item_settlement}, and no such {kind}"
+    if item_settlement is None:
+        return f"marked settled by {marked}, which has no item for it"
+    if marked is None:
+        return f"an item of settlement {item_settlement}, the {kind} is not marked settled"
+    return f"an item of settlement {item_settlement}, the {kind} is marked settled by {marked}"
 
 
 def reconcile(session: Session, settled_on: date) -> ReconciliationReport:
@@ -1292,6 +1393,10 @@ def reconcile(session: Session, settled_on: date) -> ReconciliationReport:
     * each capture and refund settled on the date, or still unsettled from before it: its
       ledger transfer exists, is posted, of its amount, into (out of) the merchant's clearing;
       a settled one's item has its amount;
+    * its `settlement_id` column and its item agree: an item of the date's settlements whose
+      capture or refund is missing, or marked with another settlement or none; an unsettled
+      one (the column NULL) that has an item; one the column says a settlement of the date
+      took, with no item there;
     * each settlement of the date: its totals are the sums of its items; net, paid out and
       carried are consistent; it carried in what the merchant's previous one carried out;
       its fee and payout transfers exist and match; each partner among its items has its
@@ -1312,11 +1417,33 @@ def reconcile(session: Session, settled_on: date) -> ReconciliationReport:
     fee_income = accounts.fee_income_account_id()
 
     # Captures and refunds.
-    items = session.execute(text(_ITEMS_TO_CHECK), {"settled_on": settled_on}).all()
-    transfers = _transfers(session, [r[4] for r in items])
+    day = {"settled_on": settled_on}
+    items = list(session.execute(text(_ITEMS_TO_CHECK), day).all())
+    agreeing = Counter(r[6] for r in items if r[6] is not None and r[6] == r[7])
+    marked_more = [
+        sid for sid, count in session.execute(text(_MARKED_COUNTS), day) if count != agreeing[sid]
+    ]
+    if marked_more:
+        items += session.execute(text(_MARKED_ELSEWHERE), {"ids": marked_more}).all()
+    transfers = _transfers(session, [r[4] for r in items if r[4] is not None])
     captures_checked = refunds_checked = 0
-    for kind, item_id, merchant_id, amount, transfer_id, item_amount in items:
+    mismatched: set[uuid.UUID] = set()
+    for checked in items:
+        kind, item_id, merchant_id, amount, transfer_id, item_amount = checked[:6]
+        item_settlement, marked, exists = checked[6:]
         subject = f"{kind} {item_id}"
+        if item_settlement != marked:
+            if item_id in mismatched:
+                continue  # only a disagreeing row comes from two parts of the query
+            mismatched.add(item_id)
+            breaks.add(
+                "settlement_column_mismatch",
+                subject,
+                merchant_id,
+                _column_mismatch(kind, item_settlement, marked, exists),
+            )
+        if not exists:
+            continue
         shards = clearing.get(merchant_id, set())
         if kind == "capture":
             captures_checked += 1

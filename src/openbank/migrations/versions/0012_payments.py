@@ -191,6 +191,7 @@ def upgrade() -> None:
         sa.Column("ledger_transfer_id", sa.UUID(), nullable=False),
         sa.Column("business_date", sa.Date(), nullable=False),
         sa.Column("captured_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("settlement_id", sa.UUID(), nullable=True),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.ForeignKeyConstraint(
             ["order_id"],
@@ -204,6 +205,7 @@ def upgrade() -> None:
         "payment_captures",
         ["merchant_id", "business_date"],
         unique=False,
+        postgresql_where="settlement_id IS NULL",
     )
     op.create_table(
         "payment_checkout_offers",
@@ -237,6 +239,7 @@ def upgrade() -> None:
         sa.Column("destination", sa.Text(), nullable=False),
         sa.Column("business_date", sa.Date(), nullable=False),
         sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("settlement_id", sa.UUID(), nullable=True),
         sa.CheckConstraint(
             "destination IN ('e_account', 'bound_card', 'card')", name="known_destination"
         ),
@@ -253,6 +256,7 @@ def upgrade() -> None:
         "payment_refunds",
         ["merchant_id", "business_date"],
         unique=False,
+        postgresql_where="settlement_id IS NULL",
     )
     op.create_table(
         "payment_revenue_shares",
@@ -312,10 +316,18 @@ def downgrade() -> None:
     op.drop_table("payment_settlement_items")
     op.drop_index("ix_payment_revenue_shares_partner", table_name="payment_revenue_shares")
     op.drop_table("payment_revenue_shares")
-    op.drop_index("ix_payment_refunds_unsettled", table_name="payment_refunds")
+    op.drop_index(
+        "ix_payment_refunds_unsettled",
+        table_name="payment_refunds",
+        postgresql_where="settlement_id IS NULL",
+    )
     op.drop_table("payment_refunds")
     op.drop_table("payment_checkout_offers")
-    op.drop_index("ix_payment_captures_unsettled", table_name="payment_captures")
+    op.drop_index(
+        "ix_payment_captures_unsettled",
+        table_name="payment_captures",
+        postgresql_where="settlement_id IS NULL",
+    )
     op.drop_index("ix_payment_captures_order_id", table_name="payment_captures")
     op.drop_table("payment_captures")
     op.drop_table("payment_settlements")
