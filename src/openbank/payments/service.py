@@ -18,19 +18,18 @@ instead of queueing on one ledger row (see `accounts.py`).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-import orjson
+from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from openbank.core import outbox
 from openbank.core.clock import business_date
+from openbank.core.idempotency import request_fingerprint
 from openbank.core.ids import new_id
 from openbank.core.settings import Settings
 from openbank.customers import service as customers
@@ -91,10 +90,8 @@ MAX_ORDER_LIFETIME = timedelta(days=30)
 MERCHANT_KYC_LEVEL = 3
 
 
-def _fingerprint(spec: Any) -> bytes:
-    return hashlib.sha256(
-        orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    ).digest()
+def _fingerprint(spec: BaseModel) -> bytes:
+    return request_fingerprint(spec.model_dump(mode="json"))
 
 
 # -- fee plans ------------------------------------------------------------------------------
@@ -350,18 +347,21 @@ def _announce(
     now: datetime,
     settings: Settings,
     refund: models.PaymentRefund | None = None,
-) -> None:
-    """The merchant's webhook (through the partner app the order or the merchant came
-    through), in the transaction of the change."""
-    payload = EventPayload(
-        order=_order_out(row, settings), refund=_refund_out(refund) if refund else None
-    )
-    app_id = row.app_id
-    if app_id is None:
-        app_id = _merchant(session, row.merchant_id).app_id
+) -> PaymentOrder:
+    """The merchant's webhook, in the transaction of the change, through the partner app the
+    order was stamped with at creation (the creating app's, or else the merchant's). Returns
+    the order as announced."""
+    order = _order_out(row, settings)
+    payload = EventPayload(order=order, refund=_refund_out(refund) if refund else None)
     outbox.emit(
-        session, f"payment_order.{event}", f"payment-orders/{row.id}", payload.dump(), now, app_id
+        session,
+        f"payment_order.{event}",
+        f"payment-orders/{row.id}",
+        payload.dump(),
+        now,
+        row.app_id,
     )
+    return order
 
 
 def create_order(
@@ -428,8 +428,7 @@ def create_order(
         assert raced is not None
         return raced, False
     row = _order(session, order_id)
-    _announce(session, row, "created", now, settings)
-    return _order_out(row, settings), True
+    return _announce(session, row, "created", now, settings), True
 
 
 def _earlier_order(
@@ -608,8 +607,7 @@ def pay(
         row.captured_amount = row.amount
         _record_capture(session, row, row.amount, transfer_id, now, settings)
     session.flush()
-    _announce(session, row, row.status, now, settings)
-    return _order_out(row, settings)
+    return _announce(session, row, row.status, now, settings)
 
 
 def _authorized(session: Session, order_id: uuid.UUID, now: datetime) -> models.PaymentOrder:
@@ -678,8 +676,7 @@ def capture(
     row.updated_at = now
     _record_capture(session, row, amount, transfer_id, now, settings)
     session.flush()
-    _announce(session, row, "captured", now, settings)
-    return _order_out(row, settings)
+    return _announce(session, row, "captured", now, settings)
 
 
 def void(session: Session, order_id: uuid.UUID, now: datetime, settings: Settings) -> PaymentOrder:
@@ -690,8 +687,7 @@ def void(session: Session, order_id: uuid.UUID, now: datetime, settings: Setting
     row.updated_at = row.closed_at = now
     row.close_reason = "voided"
     session.flush()
-    _announce(session, row, "voided", now, settings)
-    return _order_out(row, settings)
+    return _announce(session, row, "voided", now, settings)
 
 
 def refund(
