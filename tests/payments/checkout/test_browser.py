@@ -4,20 +4,16 @@ the e-account offer with the card that paid and see the new account."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import sync_playwright
 
 from openbank.api import create_app
 from openbank.core.clock import ShiftedClock
 from openbank.core.database import Database
 from openbank.core.settings import Settings
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, requires_chromium, served
 from tests.customers.helpers import card_number, resident_id
 from tests.payments.checkout.support import (
     PHONE,
@@ -29,45 +25,13 @@ from tests.payments.checkout.support import (
     shop,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+pytestmark = requires_chromium
 
 
 @pytest.fixture
 def server(db: Database, settings: Settings, checkout_clock: ShiftedClock) -> Iterator[str]:
-    """The application served by uvicorn on a free local port, in a background thread."""
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, checkout_clock), host="127.0.0.1", port=port, log_level="warning"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive(), "uvicorn stopped"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(settings, checkout_clock)) as url:
+        yield url
 
 
 def test_a_payer_pays_by_card_and_opens_an_e_account_in_a_real_browser(

@@ -7,23 +7,20 @@ local callbacks): Playwright's `page.route` does not see the requests a redirect
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 
 from openbank.core.clock import ShiftedClock
 from openbank.core.database import Database
 from openbank.core.settings import Settings
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, requires_chromium, served
 from tests.platform.signin.conftest import signin_app
 from tests.platform.signin.support import (
     account_consent,
@@ -33,45 +30,13 @@ from tests.platform.signin.support import (
 )
 from tests.platform.support import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+pytestmark = requires_chromium
 
 
 @pytest.fixture
 def server(db: Database, settings: Settings, clock: ShiftedClock) -> Iterator[str]:
-    """The application served by uvicorn on a free local port, in a background thread."""
-    port = _free_port()
-    config = uvicorn.Config(
-        signin_app(settings, clock), host="127.0.0.1", port=port, log_level="warning"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive(), "uvicorn stopped"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with served(signin_app(settings, clock)) as url:
+        yield url
 
 
 @pytest.fixture
