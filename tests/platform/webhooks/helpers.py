@@ -172,9 +172,10 @@ def partner_call(app_id: uuid.UUID) -> PartnerCall:
     )
 
 
-def eventually(check: Callable[[], T | None], timeout: float = 15.0) -> T:
+def eventually(check: Callable[[], T | None], timeout: float = 30.0) -> T:
     """Poll `check` until it returns something (the API process's dispatcher works in the
-    background, every webhook_poll_seconds)."""
+    background, every webhook_poll_seconds, through every test's outbox events: with
+    acquiring's events in the shared test database a full run once took more than 15 s)."""
     deadline = time.monotonic() + timeout
     while True:
         found = check()
